@@ -23,11 +23,14 @@ func init() {
 	register("help", command{
 		Summary: "list the commands",
 		Run: func(env *cmdEnv, args []string) int {
-			if len(args) == 1 {
+			if len(args) == 1 && args[0] != "-h" && args[0] != "--help" && args[0] != "-help" {
 				if c, ok := commands[args[0]]; ok && args[0] != "help" {
 					return c.Run(env, []string{"--help"})
 				}
 				return usageError(env, "help", "unknown command %q", args[0])
+			}
+			if len(args) > 1 {
+				return usageError(env, "help", "takes at most one command name")
 			}
 			usage(env.Stdout)
 			return exitOK
