@@ -90,6 +90,17 @@ type Config struct {
 	StrictIDs       bool          // refuse unknown ids; default true via NewConfig/daemon flags
 	MaxIDLength     int           // default 256
 	MaxDataSize     int           // default 16 MiB
+
+	// The daemon-wide cache of recently read session values, so a write
+	// from a reconnected client still merges against its exact base.
+	BaseCacheSize  int           // entries, default 4096
+	BaseCacheBytes int           // bytes, default 64 MiB
+	BaseCacheTTL   time.Duration // default 10m
+
+	// OnInvalidID, if set, is called for every malformed id the engine
+	// refuses (a hook for alerting or fail2ban-style blocking). It runs on
+	// the request path: keep it fast.
+	OnInvalidID func(id, reason string)
 }
 
 // Sentinel errors. Errors returned by the engine wrap one of these (or a
@@ -205,6 +216,9 @@ type OpResult struct {
 type IDOptions struct {
 	Length      int // 22..256, default 32
 	BitsPerChar int // 4, 5 or 6, default 4
+	// Grace is how long Regenerate keeps the old id as an alias;
+	// 0: Config.RegenerateGrace. Ignored by CreateID.
+	Grace time.Duration
 }
 
 // Info describes one session for admins (JSON-friendly).

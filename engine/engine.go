@@ -3,88 +3,303 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/phpsessd/phpsessd/handlers"
 )
 
-// The method set below is the contract the server is written against. The
-// bodies are filled in by the engine implementation.
-
-var errTODO = errors.New("engine: not implemented yet")
+const (
+	// maxCASRetries bounds the load-merge-save loop. Writers inside one
+	// daemon are serialised per session (see Engine.shards), so retries only
+	// happen when several daemons share a store.
+	maxCASRetries = 32
+	// maxAliasHops bounds alias chains (a session regenerated twice within
+	// the grace period makes a chain of two).
+	maxAliasHops = 8
+	numShards    = 256
+)
 
 // Engine is one session engine over one store.
-type Engine struct{ cfg Config }
+type Engine struct {
+	cfg       Config
+	store     handlers.Store
+	locker    Locker
+	ownLocker *MemLocker // the locker New created, closed by Close
+	log       *slog.Logger
+
+	keyRules []compiledKeyRule
+	counters []keyPattern
+	bases    *baseCache
+
+	// shards serialise the load-merge-save of writes to one session inside
+	// this daemon so concurrent writers queue instead of burning CAS
+	// retries; the store's compare-and-swap still guards across daemons.
+	// A channel per shard so waiting honours ctx.
+	shards [numShards]chan struct{}
+	seed   maphash.Seed
+
+	st           counters
+	sweptSinceGC atomic.Int64
+	closed       atomic.Bool
+	closeOnce    sync.Once
+	stopSweep    context.CancelFunc
+	sweepDone    chan struct{}
+
+	invalidLog rateLog
+}
+
+type counters struct {
+	reads, writes, merges, conflicts, dropped, unchanged atomic.Uint64
+	lockTimeouts                                         atomic.Uint64
+	invalidIDs, unknownIDs, regenerates, swept           atomic.Uint64
+	locksHeld, clients                                   atomic.Int64
+}
+
+// NewConfig returns a Config over store with every default filled in and
+// strict ids on, which is what the daemon uses.
+func NewConfig(store handlers.Store) Config {
+	cfg := Config{Store: store, StrictIDs: true}
+	cfg.fillDefaults()
+	return cfg
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultLockWait        = 30 * time.Second
+	DefaultLockLease       = 5 * time.Minute
+	DefaultRegenerateGrace = 10 * time.Second
+	DefaultTTL             = 1440 * time.Second
+	DefaultSweepInterval   = 30 * time.Second
+	DefaultMaxIDLength     = 256
+	DefaultMaxDataSize     = 16 << 20
+	DefaultBaseCacheSize   = 4096
+	DefaultBaseCacheBytes  = 64 << 20
+	DefaultBaseCacheTTL    = 10 * time.Minute
+)
+
+func (c *Config) fillDefaults() {
+	if c.LockWait <= 0 {
+		c.LockWait = DefaultLockWait
+	}
+	if c.LockLease <= 0 {
+		c.LockLease = DefaultLockLease
+	}
+	if c.RegenerateGrace <= 0 {
+		c.RegenerateGrace = DefaultRegenerateGrace
+	}
+	if c.DefaultTTL <= 0 {
+		c.DefaultTTL = DefaultTTL
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.MaxIDLength <= 0 || c.MaxIDLength > DefaultMaxIDLength {
+		c.MaxIDLength = DefaultMaxIDLength
+	}
+	if c.MaxDataSize <= 0 {
+		c.MaxDataSize = DefaultMaxDataSize
+	}
+	if c.BaseCacheSize <= 0 {
+		c.BaseCacheSize = DefaultBaseCacheSize
+	}
+	if c.BaseCacheBytes <= 0 {
+		c.BaseCacheBytes = DefaultBaseCacheBytes
+	}
+	if c.BaseCacheTTL <= 0 {
+		c.BaseCacheTTL = DefaultBaseCacheTTL
+	}
+}
 
 // New validates cfg, fills defaults and starts the expiry sweeper.
-func New(cfg Config) (*Engine, error) { return &Engine{cfg: cfg}, nil }
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("engine: %w: no store", ErrBadRequest)
+	}
+	cfg.fillDefaults()
+	keyRules, ctrs, err := compileRules(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w: %v", ErrBadRequest, err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Engine{
+		cfg: cfg, store: cfg.Store, locker: cfg.Locker, log: log,
+		keyRules: keyRules, counters: ctrs,
+		bases: newBaseCache(cfg.BaseCacheSize, cfg.BaseCacheBytes, cfg.BaseCacheTTL),
+		seed:  maphash.MakeSeed(),
+	}
+	if e.locker == nil {
+		e.ownLocker = NewMemLocker(log)
+		e.locker = e.ownLocker
+	}
+	for i := range e.shards {
+		e.shards[i] = make(chan struct{}, 1)
+	}
+	e.invalidLog.every = time.Second
+	e.startSweeper()
+	return e, nil
+}
 
 // Close stops the sweeper, releases every lock and closes the store.
-func (e *Engine) Close() error { return errTODO }
+func (e *Engine) Close() error {
+	var err error
+	e.closeOnce.Do(func() {
+		e.closed.Store(true)
+		e.stopSweeper()
+		if e.ownLocker != nil {
+			e.ownLocker.Close()
+		}
+		if cerr := e.store.Close(); cerr != nil {
+			err = fmt.Errorf("engine: close store: %w", cerr)
+		}
+	})
+	return err
+}
 
-// NewClient returns the per-connection state: the bases handed out and the
-// locks held. owner names the connection in logs and lock info.
-func (e *Engine) NewClient(owner string) *Client { return &Client{e: e, owner: owner} }
+func (e *Engine) enter() error {
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
 
-// CreateID makes a new crypto-random id that is not in use.
-func (e *Engine) CreateID(ctx context.Context, opt IDOptions) (string, error) { return "", errTODO }
+// lockShard waits for the per-session write slot.
+func (e *Engine) lockShard(ctx context.Context, id string) (func(), error) {
+	ch := e.shards[maphash.String(e.seed, id)%numShards]
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("write session %s: %w", id, ctx.Err())
+	}
+}
 
-// ValidateID reports whether id is well-formed and names a live session or
-// a live regenerate alias. A malformed id returns an error wrapping ErrInvalidID.
-func (e *Engine) ValidateID(ctx context.Context, id string) (bool, error) { return false, errTODO }
+// resolved is a session after following regenerate aliases.
+type resolved struct {
+	id      string   // where the session data lives
+	aliases []string // alias ids followed to get there, in order
+	rec     handlers.Record
+	meta    sessionMeta
+	found   bool
+}
 
-// GC is PHP's gc callback: sweeping is the engine's own job, so this only
-// reports how many sessions the sweeper removed since the last call.
-func (e *Engine) GC(ctx context.Context, maxLifetimeSeconds int64) (int64, error) { return 0, errTODO }
+// resolve loads id and follows alias records to the session they name.
+func (e *Engine) resolve(ctx context.Context, id string) (resolved, error) {
+	var res resolved
+	cur := id
+	for hop := 0; hop <= maxAliasHops; hop++ {
+		rec, err := e.store.Load(ctx, cur)
+		if errors.Is(err, handlers.ErrNotFound) {
+			res.id = cur
+			return res, nil
+		}
+		if err != nil {
+			return resolved{}, fmt.Errorf("load session %s: %w", cur, err)
+		}
+		m, merr := decodeMeta(rec.Meta)
+		if merr != nil {
+			e.log.Warn("ignoring unreadable session metadata", "session", shortID(cur), "err", merr)
+		}
+		if m.Alias == "" {
+			res.id, res.rec, res.meta, res.found = cur, rec, m, true
+			return res, nil
+		}
+		res.aliases = append(res.aliases, cur)
+		cur = m.Alias
+	}
+	return resolved{}, fmt.Errorf("session %s: alias chain longer than %d", id, maxAliasHops)
+}
 
-// Info describes a session for admins.
-func (e *Engine) Info(ctx context.Context, id string) (Info, error) { return Info{}, errTODO }
+func (e *Engine) ttl(t time.Duration) time.Duration {
+	if t <= 0 {
+		return e.cfg.DefaultTTL
+	}
+	return t
+}
 
 // Stats returns the counters.
-func (e *Engine) Stats() Stats { return Stats{} }
-
-// Client is one connection's view of the engine. Not safe for concurrent
-// use: a connection issues one command at a time.
-type Client struct {
-	e     *Engine
-	owner string
+func (e *Engine) Stats() Stats {
+	s := Stats{
+		Reads: e.st.reads.Load(), Writes: e.st.writes.Load(), Merges: e.st.merges.Load(),
+		Conflicts: e.st.conflicts.Load(), Dropped: e.st.dropped.Load(), Unchanged: e.st.unchanged.Load(),
+		LockTimeouts: e.st.lockTimeouts.Load(),
+		InvalidIDs:   e.st.invalidIDs.Load(), UnknownIDs: e.st.unknownIDs.Load(),
+		Regenerates: e.st.regenerates.Load(), Swept: e.st.swept.Load(),
+		LocksHeld: e.st.locksHeld.Load(), Clients: e.st.clients.Load(),
+	}
+	if e.ownLocker != nil {
+		ls := e.ownLocker.Stats()
+		// The locker knows about leases that ran out; the clients do not.
+		s.LockWaits, s.LockHandOffs, s.LocksHeld = ls.Waits, ls.HandOffs, ls.Held
+	}
+	return s
 }
 
-// Close releases every lock the client holds and forgets its bases.
-func (c *Client) Close() error { return errTODO }
-
-// Read is PHP's read: it returns the data, its version and the granted mode,
-// waiting in the FIFO queue first when the mode is locked.
-func (c *Client) Read(ctx context.Context, r ReadRequest) (ReadResult, error) {
-	return ReadResult{}, errTODO
+// Info describes a session for admins.
+func (e *Engine) Info(ctx context.Context, id string) (Info, error) {
+	if err := e.enter(); err != nil {
+		return Info{}, err
+	}
+	if err := e.checkID(id); err != nil {
+		return Info{}, err
+	}
+	res, err := e.resolve(ctx, id)
+	if err != nil {
+		return Info{}, err
+	}
+	info := Info{ID: id, Exists: res.found}
+	if len(res.aliases) > 0 {
+		info.AliasOf = res.id
+	}
+	if res.found {
+		info.Version = res.rec.Version
+		info.Size = len(res.rec.Data)
+		info.Format = res.meta.Format
+		info.Expires = res.rec.Expires
+		info.Data = jsonView(res.rec.Data, res.meta.Format)
+	}
+	if li, ok := e.locker.(LockInspector); ok {
+		if h, ok := li.Holder(res.id); ok {
+			info.LockHolder = h.Owner
+		}
+	}
+	return info, nil
 }
 
-// Write is PHP's write: lazy touch, three-way merge and compare-and-swap;
-// it releases the client's lock on the id if held.
-func (c *Client) Write(ctx context.Context, w WriteRequest) (WriteResult, error) {
-	return WriteResult{}, errTODO
+// LockInfo reports who holds the lock on id, when the locker can tell.
+func (e *Engine) LockInfo(id string) (LockInfo, bool) {
+	if li, ok := e.locker.(LockInspector); ok {
+		return li.Holder(id)
+	}
+	return LockInfo{}, false
 }
 
-// Release is PHP's close for one id: releases the lock and forgets the base.
-func (c *Client) Release(ctx context.Context, id string) error { return errTODO }
-
-// Destroy deletes the session (following a regenerate alias), in any mode.
-func (c *Client) Destroy(ctx context.Context, id string) (bool, error) { return false, errTODO }
-
-// Touch is PHP's updateTimestamp: moves the expiry only.
-func (c *Client) Touch(ctx context.Context, id string, ttl time.Duration) (bool, error) {
-	return false, errTODO
+// rateLog lets one message through per interval and counts the rest, so a
+// scanner hammering bad ids cannot flood the log.
+type rateLog struct {
+	mu         sync.Mutex
+	every      time.Duration
+	last       time.Time
+	suppressed int
 }
 
-// Lock upgrades the client's request on id to locked (see LockRequest).
-func (c *Client) Lock(ctx context.Context, r LockRequest) (ReadResult, error) {
-	return ReadResult{}, errTODO
-}
-
-// Op applies a lockless operation and folds it into the client's base so the
-// request's own final write does not apply it twice.
-func (c *Client) Op(ctx context.Context, r OpRequest) (OpResult, error) { return OpResult{}, errTODO }
-
-// Regenerate moves the session old to a new id, keeps old as an alias of it
-// for the grace period, and returns the new id.
-func (c *Client) Regenerate(ctx context.Context, old string, opt IDOptions) (string, error) {
-	return "", errTODO
+func (r *rateLog) allow() (ok bool, suppressed int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if now.Sub(r.last) < r.every {
+		r.suppressed++
+		return false, 0
+	}
+	r.last = now
+	s := r.suppressed
+	r.suppressed = 0
+	return true, s
 }
