@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/phpsessd/phpsessd/engine"
+	"github.com/phpsessd/phpsessd/handlers"
+	"github.com/phpsessd/phpsessd/handlers/cache"
+	"github.com/phpsessd/phpsessd/protocol"
+	"github.com/phpsessd/phpsessd/server"
+
+	_ "github.com/phpsessd/phpsessd/handlers/all"
+)
+
+func init() {
+	register("serve", command{
+		Summary: "run the daemon",
+		Run: func(env *cmdEnv, args []string) int {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return serveMain(ctx, env, args, nil)
+		},
+	})
+}
+
+// serveMain runs the daemon until ctx ends (SIGTERM/SIGINT in production, a
+// cancel in tests), then shuts down gracefully. ready, when not nil, gets
+// the bound addresses once the daemon accepts connections.
+func serveMain(ctx context.Context, env *cmdEnv, args []string, ready func(addrs []string)) int {
+	opts := serveOptions()
+	fs := newFlagSet(env, "serve", "[flags]")
+	flags := registerFlags(fs, opts)
+	fs.Usage = func() { printServeUsage(fs.Output(), opts) }
+	if code := parseFlags(env, fs, args); code >= 0 {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(env, "serve", "unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := loadServeConfig(opts, flags, env.Getenv)
+	if err != nil {
+		return usageError(env, "serve", "%v", err)
+	}
+	log := newLogger(env.Stderr, cfg)
+	if err := serve(ctx, env, cfg, log, ready); err != nil {
+		log.Error("phpsessd failed", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func newLogger(w io.Writer, cfg serveConfig) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(cfg.LogLevel))
+	ho := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, ready func([]string)) error {
+	euid := os.Geteuid()
+	if cfg.DataDir == "" {
+		cfg.DataDir = defaultDataDir(env.Getenv, euid)
+		// A service account often has no writable home; falling back to a
+		// private temp dir keeps "phpsessd serve" working with no setup.
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			fallback := filepath.Join(os.TempDir(), fmt.Sprintf("phpsessd-%d", euid))
+			log.Warn("default data dir unusable, using a temp dir", "dir", cfg.DataDir, "err", err, "fallback", fallback)
+			cfg.DataDir = fallback
+		}
+	}
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []string{"unix://" + filepath.Join(defaultRuntimeDir(env.Getenv, euid, cfg.DataDir), "phpsessd.sock")}
+	}
+	for _, l := range cfg.Listen {
+		a, err := protocol.ParseAddress(l)
+		if err != nil {
+			return err
+		}
+		if a.Network == "unix" {
+			// Traversable by the PHP workers; the socket's own mode guards it.
+			if err := os.MkdirAll(filepath.Dir(a.Addr), 0o755); err != nil {
+				return fmt.Errorf("socket directory: %w", err)
+			}
+		}
+	}
+
+	store, storeDesc, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ecfg := engine.NewConfig(store)
+	ecfg.Logger = log
+	ecfg.ModeRules = cfg.ModeRules
+	ecfg.KeyRules = cfg.KeyRules
+	ecfg.Counters = cfg.Counters
+	ecfg.LockWait = cfg.LockWait
+	ecfg.LockLease = cfg.LockLease
+	ecfg.RegenerateGrace = cfg.RegenerateGrace
+	ecfg.DefaultTTL = cfg.DefaultTTL
+	ecfg.StrictIDs = cfg.Strict
+	ecfg.MaxDataSize = int(cfg.MaxFrame)
+	eng, err := engine.New(ecfg)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("engine: %w", err)
+	}
+	srv, err := server.New(server.Config{
+		Engine:         eng,
+		Listen:         cfg.Listen,
+		Token:          cfg.Token,
+		InsecureNoAuth: cfg.InsecureNoAuth,
+		SocketMode:     cfg.SocketMode,
+		SocketGroup:    cfg.SocketGroup,
+		MaxFrame:       cfg.MaxFrame,
+		IdleTimeout:    cfg.IdleTimeout,
+		Logger:         log,
+		Version:        version,
+	})
+	if err != nil {
+		eng.Close()
+		return err
+	}
+	srv.Start()
+	log.Info("phpsessd serving", "listen", strings.Join(srv.Addrs(), ","), "store", storeDesc,
+		"version", version, "pid", os.Getpid(), "auth", cfg.Token != "", "config", cfg.ConfigFile)
+	if ready != nil {
+		ready(srv.Addrs())
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	serr := srv.Shutdown(sctx)
+	if serr != nil {
+		log.Warn("shutdown cut commands short", "err", serr)
+	}
+	// Only now, with every connection gone, flush and close the store.
+	if err := eng.Close(); err != nil {
+		return fmt.Errorf("closing engine and store: %w", err)
+	}
+	log.Info("phpsessd stopped")
+	return nil
+}
+
+// openStore opens --store, or the embedded default: a files store in the
+// data dir behind an LRU read cache. The cache is only put in front of the
+// default store, where this daemon is the only writer; a shared store
+// (Redis, a directory PHP writes too) must not be cached per daemon.
+func openStore(ctx context.Context, cfg serveConfig) (handlers.Store, string, error) {
+	if cfg.Store != "" {
+		st, err := handlers.Open(ctx, cfg.Store)
+		if err != nil {
+			return nil, "", err
+		}
+		return st, cfg.Store, nil
+	}
+	dir := filepath.Join(cfg.DataDir, "sessions")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("data directory: %w", err)
+	}
+	u := "files://" + filepath.ToSlash(dir)
+	st, err := handlers.Open(ctx, u)
+	if err != nil {
+		return nil, "", err
+	}
+	if cfg.CacheEntries == 0 {
+		return st, u, nil
+	}
+	c, err := cache.New(st, cfg.CacheEntries)
+	if err != nil {
+		st.Close()
+		return nil, "", fmt.Errorf("read cache: %w", err)
+	}
+	return c, fmt.Sprintf("%s (LRU read cache, %d entries)", u, cfg.CacheEntries), nil
+}

@@ -1,0 +1,148 @@
+package server
+
+import (
+	"github.com/phpsessd/phpsessd/engine"
+)
+
+// READ <id> [MODE m] [FORMAT f] [TTL s] [METHOD m] [PATH p] [WAIT ms]
+// → *3 $data :version +mode
+func cmdRead(c *conn, args [][]byte) error {
+	kw, err := parseKeywords(args[2:], "MODE", "FORMAT", "TTL", "METHOD", "PATH", "WAIT")
+	if err != nil {
+		return err
+	}
+	req := engine.ReadRequest{
+		ID:     string(args[1]),
+		Format: kw.str("FORMAT"),
+		Method: kw.str("METHOD"),
+		Path:   kw.str("PATH"),
+	}
+	if v, ok := kw.get("MODE"); ok {
+		if req.Mode, err = parseMode(v); err != nil {
+			return err
+		}
+	}
+	if req.TTL, err = kw.seconds("TTL"); err != nil {
+		return err
+	}
+	if req.LockWait, err = kw.millis("WAIT"); err != nil {
+		return err
+	}
+	res, err := c.client.Read(c.s.base, req)
+	if err != nil {
+		return err
+	}
+	c.writeSession(res)
+	return nil
+}
+
+// writeSession writes the *3 reply READ and LOCK share.
+func (c *conn) writeSession(res engine.ReadResult) {
+	c.w.WriteArray(3)
+	c.w.WriteBulk(res.Data)
+	c.w.WriteUint(res.Version)
+	c.w.WriteSimple(string(res.Mode))
+}
+
+// WRITE <id> <data> [BASE v] [FORMAT f] [TTL s] → *2 +status :version
+func cmdWrite(c *conn, args [][]byte) error {
+	kw, err := parseKeywords(args[3:], "BASE", "FORMAT", "TTL")
+	if err != nil {
+		return err
+	}
+	req := engine.WriteRequest{ID: string(args[1]), Data: args[2], Format: kw.str("FORMAT")}
+	if req.BaseVersion, err = kw.uint("BASE"); err != nil {
+		return err
+	}
+	if req.TTL, err = kw.seconds("TTL"); err != nil {
+		return err
+	}
+	res, err := c.client.Write(c.s.base, req)
+	if err != nil {
+		return err
+	}
+	c.w.WriteArray(2)
+	c.w.WriteSimple(string(res.Status))
+	c.w.WriteUint(res.Version)
+	return nil
+}
+
+// CLOSE <id> → +OK
+func cmdClose(c *conn, args [][]byte) error {
+	if err := c.client.Release(c.s.base, string(args[1])); err != nil {
+		return err
+	}
+	c.w.WriteSimple("OK")
+	return nil
+}
+
+// DESTROY <id> → :1 | :0
+func cmdDestroy(c *conn, args [][]byte) error {
+	existed, err := c.client.Destroy(c.s.base, string(args[1]))
+	if err != nil {
+		return err
+	}
+	c.w.WriteInt(boolInt(existed))
+	return nil
+}
+
+// GC <maxlifetime> → :swept
+func cmdGC(c *conn, args [][]byte) error {
+	maxLife, err := parseUint("maxlifetime", args[1])
+	if err != nil {
+		return err
+	}
+	n, err := c.s.eng.GC(c.s.base, int64(maxLife))
+	if err != nil {
+		return err
+	}
+	c.w.WriteInt(n)
+	return nil
+}
+
+// TOUCH <id> [TTL s] → :1 | :0
+func cmdTouch(c *conn, args [][]byte) error {
+	kw, err := parseKeywords(args[2:], "TTL")
+	if err != nil {
+		return err
+	}
+	ttl, err := kw.seconds("TTL")
+	if err != nil {
+		return err
+	}
+	ok, err := c.client.Touch(c.s.base, string(args[1]), ttl)
+	if err != nil {
+		return err
+	}
+	c.w.WriteInt(boolInt(ok))
+	return nil
+}
+
+// LOCK <id> [DATA d] [FORMAT f] [TTL s] [WAIT ms] → *3 $data :version +locked
+func cmdLock(c *conn, args [][]byte) error {
+	kw, err := parseKeywords(args[2:], "DATA", "FORMAT", "TTL", "WAIT")
+	if err != nil {
+		return err
+	}
+	req := engine.LockRequest{ID: string(args[1]), Format: kw.str("FORMAT")}
+	req.Data, _ = kw.get("DATA")
+	if req.TTL, err = kw.seconds("TTL"); err != nil {
+		return err
+	}
+	if req.LockWait, err = kw.millis("WAIT"); err != nil {
+		return err
+	}
+	res, err := c.client.Lock(c.s.base, req)
+	if err != nil {
+		return err
+	}
+	c.writeSession(res)
+	return nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,242 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/phpsessd/phpsessd/engine"
+	"github.com/phpsessd/phpsessd/protocol"
+)
+
+// flushThreshold caps how many reply bytes pile up while a pipelined batch
+// is being answered, so one client cannot make the server buffer without
+// bound.
+const flushThreshold = 64 << 10
+
+// conn is one client connection, served by one goroutine.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	id     uint64
+	l      *listener
+	r      *protocol.Reader
+	w      *protocol.Writer
+	client *engine.Client
+	authed bool
+	name   string
+	quit   bool
+
+	readArmed, writeArmed time.Time // when the deadlines were last moved
+
+	// mu orders arming the idle read deadline against Shutdown's interrupt,
+	// so a connection cannot slip back into a long read after Shutdown woke
+	// it.
+	mu sync.Mutex
+}
+
+func (c *conn) logAttrs() []any {
+	a := []any{"conn", c.id, "listen", c.l.addr.String()}
+	if c.name != "" {
+		a = append(a, "client", c.name)
+	}
+	return a
+}
+
+func (c *conn) serve() {
+	defer c.close()
+	if c.l.addr.Network == "tcp" {
+		c.s.log.Debug("connection opened", append(c.logAttrs(), "remote", c.nc.RemoteAddr().String())...)
+	} else {
+		c.s.log.Debug("connection opened", c.logAttrs()...)
+	}
+	for {
+		if !c.armRead() {
+			c.flush() // answers of a pipelined batch cut by shutdown
+			return
+		}
+		args, err := c.r.ReadRequest()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.dispatch(args)
+		// Replies are otherwise flushed by flushingReader, just before the
+		// connection would block waiting for more input.
+		if c.w.Buffered() >= flushThreshold || c.quit {
+			if err := c.flush(); err != nil {
+				c.s.log.Debug("write failed, closing connection", append(c.logAttrs(), "err", err)...)
+				return
+			}
+		}
+		if c.quit {
+			return
+		}
+	}
+}
+
+// flushingReader sits between the connection and the request reader and
+// flushes pending replies whenever the reader needs more bytes from the
+// socket. Requests already buffered (a pipelined batch) are answered into
+// one write, and no reply waits behind a read that could block: not even
+// when the next request has only partly arrived.
+type flushingReader struct{ c *conn }
+
+func (f flushingReader) Read(p []byte) (int, error) {
+	if err := f.c.flush(); err != nil {
+		return 0, err
+	}
+	return f.c.nc.Read(p)
+}
+
+// armRead sets the idle deadline for the next request; false means the
+// server is shutting down and the connection should end.
+func (c *conn) armRead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.s.shutting.Load() {
+		return false
+	}
+	// Moving a deadline costs a timer update per request; moving it only
+	// when a sixteenth of it has passed keeps the idle timeout within
+	// 1/16 of the configured value at a fraction of the cost.
+	now := time.Now()
+	if now.Sub(c.readArmed) > c.s.cfg.IdleTimeout/16 {
+		c.nc.SetReadDeadline(now.Add(c.s.cfg.IdleTimeout))
+		c.readArmed = now
+	}
+	return true
+}
+
+// interruptIdle makes a blocked read return at once.
+func (c *conn) interruptIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nc.SetReadDeadline(time.Unix(1, 0))
+}
+
+func (c *conn) flush() error {
+	if c.w.Buffered() == 0 {
+		return nil
+	}
+	now := time.Now()
+	if now.Sub(c.writeArmed) > c.s.cfg.WriteTimeout/16 {
+		c.nc.SetWriteDeadline(now.Add(c.s.cfg.WriteTimeout))
+		c.writeArmed = now
+	}
+	return c.w.Flush()
+}
+
+func (c *conn) close() {
+	if err := c.client.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
+		c.s.log.Warn("releasing connection state", append(c.logAttrs(), "err", err)...)
+	}
+	c.nc.Close()
+	c.s.dropConn(c)
+	c.s.log.Debug("connection closed", c.logAttrs()...)
+}
+
+// readFailed handles the end of a connection's input: a clean close, an
+// idle timeout, shutdown, or a bad frame, which gets one error reply.
+func (c *conn) readFailed(err error) {
+	var pe *protocol.ProtocolError
+	var tb *protocol.TooBigError
+	switch {
+	case errors.Is(err, io.EOF):
+		return
+	case errors.As(err, &pe), errors.As(err, &tb), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if !c.s.shutting.Load() {
+			c.s.log.Debug("idle timeout, closing connection", c.logAttrs()...)
+		}
+		return
+	default:
+		if !errors.Is(err, net.ErrClosed) {
+			c.s.log.Debug("read failed, closing connection", append(c.logAttrs(), "err", err)...)
+		}
+		return
+	}
+	code, msg := protocol.Describe(err)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// The peer went away mid-request; nobody is left to read a reply.
+		c.s.log.Debug("connection closed inside a frame", c.logAttrs()...)
+		return
+	}
+	c.s.stats.countError(code)
+	c.s.log.Info("bad frame, closing connection", append(c.logAttrs(), "code", code, "reason", msg)...)
+	c.w.WriteError(code, msg)
+	if c.flush() != nil {
+		return
+	}
+	c.lingerClose()
+}
+
+// lingerClose half-closes the connection and drains what the peer is still
+// sending for a moment before the full close. Closing a TCP socket with
+// unread input makes the kernel send a reset, which can destroy the error
+// reply before the peer reads it.
+func (c *conn) lingerClose() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+	io.CopyN(io.Discard, c.nc, c.s.cfg.MaxFrame+1)
+}
+
+// dispatch runs one request and writes its reply into the buffer.
+func (c *conn) dispatch(args [][]byte) {
+	cmd := c.s.lookup(args[0])
+	if cmd == nil {
+		c.s.stats.unknown.Add(1)
+		c.replyError("ERR", "unknown command '"+printable(args[0])+"'")
+		return
+	}
+	cmd.calls.Add(1)
+	if !c.authed && !cmd.preAuth {
+		c.replyError("NOAUTH", "authentication required: send HELLO 1 AUTH <token> or AUTH <token>")
+		return
+	}
+	if len(args) < cmd.minArgs || (cmd.maxArgs >= 0 && len(args) > cmd.maxArgs) {
+		c.replyError("ERR", "wrong number of arguments for '"+cmd.name+"'; usage: "+cmd.usage)
+		return
+	}
+	if c.s.shutting.Load() && !cmd.preAuth {
+		c.replyError("SHUTDOWN", "phpsessd is shutting down")
+		return
+	}
+	start := time.Now()
+	if err := cmd.run(c, args); err != nil {
+		code, msg := c.s.mapError(err)
+		if code == "ERR" || code == "BACKEND" {
+			c.s.log.Debug("command failed", append(c.logAttrs(), "cmd", cmd.name, "code", code, "err", err)...)
+		}
+		c.replyError(code, msg)
+	}
+	if d := time.Since(start); d > time.Second {
+		c.s.log.Debug("slow command", append(c.logAttrs(), "cmd", cmd.name, "took", d)...)
+	}
+}
+
+func (c *conn) replyError(code, msg string) {
+	c.s.stats.countError(code)
+	c.w.WriteError(code, msg)
+}
+
+// printable shortens and cleans a client-supplied string for an error
+// message or a log line.
+func printable(b []byte) string {
+	if len(b) > 64 {
+		b = append(bytes.Clone(b[:64]), "..."...)
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, string(b))
+}
