@@ -121,7 +121,7 @@ js_test() {
 phpunit_test() {
 	[[ -f php-client/phpunit.xml.dist ]] || { echo "no php-client/phpunit.xml.dist"; return 1; }
 	go build -o /tmp/phpsessd-test-bin/phpsessd ./cmd/phpsessd || return 1
-	PHPSESSD_BIN=/tmp/phpsessd-test-bin/phpsessd phpunit -c php-client/phpunit.xml.dist
+	PHPSESSD_REQUIRE_DAEMON=1 PHPSESSD_BIN=/tmp/phpsessd-test-bin/phpsessd phpunit -c php-client/phpunit.xml.dist
 }
 
 wasm_php_test() {

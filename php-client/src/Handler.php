@@ -1,0 +1,595 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Phpsessd;
+
+use Phpsessd\Exception\ConnectionException;
+use Phpsessd\Exception\PhpsessdException;
+use Phpsessd\Exception\ServerException;
+use Phpsessd\Exception\TimeoutException;
+
+/**
+ * PHP's session save handler, backed by phpsessd.
+ *
+ * One round trip per callback: READ hands out data, version and mode; WRITE
+ * sends the data with the version it is based on, and the daemon merges.
+ *
+ * Callbacks never throw. A failure returns false and raises an
+ * E_USER_WARNING that names the daemon's address and the cause, so PHP's
+ * own reporting ("Failed to read session data", session_start() returning
+ * false, "Failed to write session data") follows as for any handler.
+ * Warnings never contain the session id: logs are not a place for secrets.
+ *
+ * The return types are left off (with #[\ReturnTypeWillChange], a comment
+ * before PHP 8) so one file works from PHP 7.4 on without deprecation notices.
+ */
+class Handler implements \SessionHandlerInterface, \SessionIdInterface, \SessionUpdateTimestampHandlerInterface
+{
+    /** PHP's session id alphabet, in the order PHP maps bits to characters. */
+    private const ID_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,-';
+
+    /** @var Connection */
+    private $connection;
+
+    /** @var Config */
+    private $config;
+
+    /** @var string|null the id this request read, as long as it is open */
+    private $readId = null;
+
+    /** @var int the version READ (or LOCK) handed out: WRITE's BASE */
+    private $version = 0;
+
+    /** @var string|null the mode the daemon granted */
+    private $grantedMode = null;
+
+    /** @var bool this request gave up its write (Session::readonly()) */
+    private $readonly = false;
+
+    /**
+     * The old id of a session_regenerate_id(true) in progress: PHP destroys it
+     * before asking for the new id, but the daemon moves data and keeps the
+     * old id as an alias in one REGENERATE, so the destroy waits until
+     * create_sid().
+     *
+     * @var string|null
+     */
+    private $deferredDestroy = null;
+
+    /** @var string|null the id create_sid() made during session_regenerate_id() */
+    private $regeneratedId = null;
+
+    /** @var string|null last failure, for diagnostics */
+    private $lastError = null;
+
+    public function __construct(Connection $connection, ?Config $config = null)
+    {
+        $this->connection = $connection;
+        $this->config = $config !== null ? $config : new Config();
+    }
+
+    /**
+     * @throws \InvalidArgumentException when the config has no address
+     */
+    public static function fromConfig(Config $config): self
+    {
+        if ($config->address === null) {
+            throw new \InvalidArgumentException('phpsessd.address is not set');
+        }
+
+        return new self(
+            new Connection(
+                $config->address,
+                $config->token,
+                $config->connectTimeout,
+                $config->timeout,
+                $config->persistent
+            ),
+            $config
+        );
+    }
+
+    public function getConnection(): Connection
+    {
+        return $this->connection;
+    }
+
+    public function getGrantedMode(): ?string
+    {
+        return $this->grantedMode;
+    }
+
+    public function getVersion(): int
+    {
+        return $this->version;
+    }
+
+    public function getLastError(): ?string
+    {
+        return $this->lastError;
+    }
+
+    /**
+     * @param string $path
+     * @param string $name
+     * @return bool
+     */
+    #[\ReturnTypeWillChange]
+    public function open($path, $name)
+    {
+        try {
+            $this->connection->connect();
+        } catch (PhpsessdException $e) {
+            return $this->fail('cannot open the session', $e);
+        }
+
+        return true;
+    }
+
+    /**
+     * @return bool
+     */
+    #[\ReturnTypeWillChange]
+    public function close()
+    {
+        $id = $this->readId;
+        $this->readId = null;
+        $this->version = 0;
+        $this->grantedMode = null;
+        $this->readonly = false;
+        // Without a live connection there is nothing to release: the daemon
+        // drops a connection's locks and bases when the connection goes away.
+        if ($id !== null && $this->connection->isConnected()) {
+            try {
+                $this->connection->command(['CLOSE', $id], true);
+            } catch (PhpsessdException $e) {
+                $this->lastError = $e->getMessage();
+            }
+        }
+
+        return true;
+    }
+
+    /**
+     * @param string $id
+     * @return string|false
+     */
+    #[\ReturnTypeWillChange]
+    public function read($id)
+    {
+        $id = (string) $id;
+        if ($this->deferredDestroy !== null && $this->deferredDestroy !== $id) {
+            // A regenerate that never asked for its new id: finish the destroy
+            // PHP asked for rather than leave the old session behind.
+            $old = $this->deferredDestroy;
+            $this->deferredDestroy = null;
+            try {
+                $this->connection->command(['DESTROY', $old], true);
+            } catch (PhpsessdException $e) {
+                $this->lastError = $e->getMessage();
+            }
+        }
+        $this->regeneratedId = null;
+
+        $mode = $this->requestedMode();
+        $args = ['READ', $id];
+        if ($mode !== null) {
+            $args[] = 'MODE';
+            $args[] = $mode;
+        }
+        array_push($args, 'FORMAT', self::format(), 'TTL', self::ttl());
+        $request = self::requestLine();
+        if ($request[0] !== null) {
+            array_push($args, 'METHOD', $request[0]);
+        }
+        if ($request[1] !== null) {
+            array_push($args, 'PATH', $request[1]);
+        }
+        if ($this->config->lockWait !== null && $mode !== 'optimistic' && $mode !== 'readonly') {
+            array_push($args, 'WAIT', $this->config->lockWait);
+        }
+        // A READ that may wait for a lock must not time out before the lock
+        // wait does.
+        $timeout = ($mode === 'optimistic' || $mode === 'readonly') ? null : $this->lockTimeout();
+
+        try {
+            $reply = $this->connection->command($args, true, $timeout);
+            [$data, $version, $granted] = self::triple($reply, 'READ');
+        } catch (PhpsessdException $e) {
+            return $this->fail('cannot read the session', $e);
+        }
+        $this->readId = $id;
+        $this->version = $version;
+        $this->grantedMode = $granted;
+        $this->readonly = false;
+
+        return $data;
+    }
+
+    /**
+     * @param string $id
+     * @param string $data
+     * @return bool
+     */
+    #[\ReturnTypeWillChange]
+    public function write($id, $data)
+    {
+        $id = (string) $id;
+        if ($this->readonly) {
+            return $this->touch($id, 'cannot refresh the session');
+        }
+        $args = ['WRITE', $id, (string) $data];
+        if ($this->readId === $id) {
+            array_push($args, 'BASE', $this->version);
+        }
+        array_push($args, 'FORMAT', self::format(), 'TTL', self::ttl());
+
+        try {
+            $reply = $this->connection->command($args, false);
+            if (!is_array($reply) || count($reply) < 2 || !is_string($reply[0]) || !is_int($reply[1])) {
+                throw new ConnectionException(
+                    $this->connection->getAddress() . ': malformed WRITE reply'
+                );
+            }
+        } catch (ServerException $e) {
+            return $this->fail('session write refused, nothing was stored', $e);
+        } catch (TimeoutException $e) {
+            return $this->fail('session write timed out, its outcome is unknown', $e);
+        } catch (PhpsessdException $e) {
+            // Whether the daemon got the whole frame is unknown here; the
+            // cause in the message tells.
+            return $this->fail('session write failed', $e);
+        }
+        // "dropped" (a read-only request changed data) is not a failure of this
+        // request: the daemon logs and counts it.
+        $this->version = $reply[1];
+        if ($this->readId === $id && $this->grantedMode === 'locked') {
+            $this->grantedMode = null;
+        }
+
+        return true;
+    }
+
+    /**
+     * @param string $id
+     * @return bool
+     */
+    #[\ReturnTypeWillChange]
+    public function destroy($id)
+    {
+        $id = (string) $id;
+        if (self::calledFrom('session_regenerate_id')) {
+            $this->deferredDestroy = $id;
+            return true;
+        }
+        try {
+            $this->connection->command(['DESTROY', $id], true);
+        } catch (PhpsessdException $e) {
+            return $this->fail('cannot destroy the session', $e);
+        }
+
+        return true;
+    }
+
+    /**
+     * Expiry is the daemon's own background job; GC only reports.
+     *
+     * @param int $maxlifetime
+     * @return int|false
+     */
+    #[\ReturnTypeWillChange]
+    public function gc($maxlifetime)
+    {
+        try {
+            $swept = $this->connection->command(['GC', (int) $maxlifetime], true);
+        } catch (PhpsessdException $e) {
+            return $this->fail('session gc failed', $e);
+        }
+
+        return is_int($swept) ? $swept : 0;
+    }
+
+    /**
+     * PHP insists on a string here (false is a fatal error), so when the daemon
+     * cannot be asked the id is made locally; the READ that follows fails in
+     * that case anyway.
+     *
+     * @return string
+     */
+    #[\ReturnTypeWillChange]
+    public function create_sid() // phpcs:ignore PSR1.Methods.CamelCapsMethodName.NotCamelCaps
+    {
+        $length = self::iniInt('session.sid_length', 32);
+        $bits = self::iniInt('session.sid_bits_per_character', 4);
+        $regenerating = self::calledFrom('session_regenerate_id');
+        $options = ['LENGTH', $length, 'BITS', $bits];
+
+        if ($this->deferredDestroy !== null && $regenerating) {
+            $old = $this->deferredDestroy;
+            $this->deferredDestroy = null;
+            try {
+                $new = $this->connection->command(array_merge(['REGENERATE', $old], $options), false);
+                if (!is_string($new) || $new === '') {
+                    throw new ConnectionException($this->connection->getAddress() . ': malformed REGENERATE reply');
+                }
+                $this->regeneratedId = $new;
+                return $new;
+            } catch (ServerException $e) {
+                // A session never stored has nothing to move: fall back to a
+                // fresh id and the destroy PHP asked for.
+                if ($e->getErrorCode() !== 'UNKNOWNID') {
+                    $this->fail('cannot regenerate the session id', $e);
+                    return $this->localId($length, $bits);
+                }
+                try {
+                    $this->connection->command(['DESTROY', $old], true);
+                } catch (PhpsessdException $ignored) {
+                    $this->lastError = $ignored->getMessage();
+                }
+            } catch (PhpsessdException $e) {
+                $this->fail('cannot regenerate the session id', $e);
+                return $this->localId($length, $bits);
+            }
+        }
+
+        try {
+            $new = $this->connection->command(array_merge(['CREATEID'], $options), true);
+            if (!is_string($new) || $new === '') {
+                throw new ConnectionException($this->connection->getAddress() . ': malformed CREATEID reply');
+            }
+        } catch (PhpsessdException $e) {
+            $this->fail('cannot create a session id', $e);
+            return $this->localId($length, $bits);
+        }
+        if ($regenerating) {
+            $this->regeneratedId = $new;
+        }
+
+        return $new;
+    }
+
+    /**
+     * @param string $id
+     * @return bool
+     */
+    #[\ReturnTypeWillChange]
+    public function validateId($id)
+    {
+        $id = (string) $id;
+        // In strict mode session_regenerate_id() asks whether the new id is
+        // taken and, if so, makes another. The id REGENERATE just moved the
+        // data to is "taken" by that very data, and the daemon already made
+        // it unique, so the answer is no.
+        if (
+            $this->regeneratedId !== null && $this->regeneratedId === $id
+            && self::calledFrom('session_regenerate_id')
+        ) {
+            return false;
+        }
+        try {
+            $valid = $this->connection->command(['VALIDATE', $id], true);
+        } catch (ServerException $e) {
+            if ($e->getErrorCode() === 'INVALIDID') {
+                return false;
+            }
+            return $this->fail('cannot validate the session id', $e);
+        } catch (PhpsessdException $e) {
+            return $this->fail('cannot validate the session id', $e);
+        }
+
+        return $valid === 1;
+    }
+
+    /**
+     * @param string $id
+     * @param string $data
+     * @return bool
+     */
+    #[\ReturnTypeWillChange]
+    public function updateTimestamp($id, $data)
+    {
+        return $this->touch((string) $id, 'cannot refresh the session');
+    }
+
+    /**
+     * Takes the lock mid-request and merges this request's current data onto
+     * the stored session under it.
+     *
+     * @return string the merged encoded session, to be decoded into $_SESSION
+     *
+     * @throws PhpsessdException
+     */
+    public function lock(string $id, string $data): string
+    {
+        $args = ['LOCK', $id, 'DATA', $data, 'FORMAT', self::format(), 'TTL', self::ttl()];
+        if ($this->config->lockWait !== null) {
+            array_push($args, 'WAIT', $this->config->lockWait);
+        }
+        [$merged, $version, $granted] = self::triple(
+            $this->connection->command($args, false, $this->lockTimeout()),
+            'LOCK'
+        );
+        $this->readId = $id;
+        $this->version = $version;
+        $this->grantedMode = $granted;
+        $this->readonly = false;
+
+        return $merged;
+    }
+
+    /**
+     * From now on this request's changes are not sent; its write only
+     * refreshes the expiry, and a lock it holds is released at close as usual.
+     */
+    public function setReadonly(bool $readonly = true): void
+    {
+        $this->readonly = $readonly;
+    }
+
+    public function isReadonly(): bool
+    {
+        return $this->readonly;
+    }
+
+    /**
+     * A lockless key operation (INCR, APPEND, PUSH, SET, UNSET) on the same
+     * connection as this request's READ, so the daemon folds it into the base
+     * and the final WRITE does not apply it again.
+     *
+     * @param array<int, string|int> $args operation arguments after the key
+     * @return mixed the daemon's reply
+     *
+     * @throws PhpsessdException
+     */
+    public function keyOperation(string $operation, string $id, string $key, array $args)
+    {
+        $command = array_merge([$operation, $id, $key], $args, ['FORMAT', self::format(), 'TTL', self::ttl()]);
+        $retryable = $operation === 'SET' || $operation === 'UNSET';
+
+        return $this->connection->command($command, $retryable);
+    }
+
+    private function touch(string $id, string $what): bool
+    {
+        try {
+            $this->connection->command(['TOUCH', $id, 'TTL', self::ttl()], true);
+        } catch (PhpsessdException $e) {
+            return $this->fail($what, $e);
+        }
+
+        return true;
+    }
+
+    private function requestedMode(): ?string
+    {
+        if (!$this->config->rules->isEmpty()) {
+            $request = self::requestLine();
+            $mode = $this->config->rules->match(
+                $request[0] !== null ? $request[0] : 'GET',
+                $request[1] !== null ? $request[1] : '/'
+            );
+            if ($mode !== null) {
+                return $mode;
+            }
+        }
+
+        return $this->config->mode;
+    }
+
+    private function lockTimeout(): float
+    {
+        $wait = $this->config->lockWait !== null ? $this->config->lockWait : Config::DAEMON_DEFAULT_LOCK_WAIT_MS;
+
+        return $this->connection->getTimeout() + $wait / 1000;
+    }
+
+    /**
+     * @return false
+     */
+    private function fail(string $what, \Throwable $e): bool
+    {
+        if ($e instanceof ServerException) {
+            $message = sprintf(
+                'phpsessd: %s: the daemon at %s answered %s',
+                $what,
+                $this->connection->getAddress(),
+                $e->getMessage()
+            );
+        } else {
+            $message = sprintf('phpsessd: %s: %s', $what, $e->getMessage());
+        }
+        $this->lastError = $message;
+        trigger_error($message, E_USER_WARNING);
+
+        return false;
+    }
+
+    /**
+     * @param mixed $reply
+     * @return array{0: string, 1: int, 2: string}
+     */
+    private static function triple($reply, string $command): array
+    {
+        if (
+            !is_array($reply) || count($reply) < 3 || !is_int($reply[1])
+            || !($reply[0] === null || is_string($reply[0])) || !is_string($reply[2])
+        ) {
+            throw new ConnectionException('malformed ' . $command . ' reply');
+        }
+
+        return [$reply[0] === null ? '' : $reply[0], $reply[1], $reply[2]];
+    }
+
+    private static function calledFrom(string $function): bool
+    {
+        foreach (debug_backtrace(DEBUG_BACKTRACE_IGNORE_ARGS) as $frame) {
+            if (!isset($frame['class']) && isset($frame['function']) && $frame['function'] === $function) {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static function format(): string
+    {
+        $format = ini_get('session.serialize_handler');
+
+        return is_string($format) && $format !== '' ? $format : 'php';
+    }
+
+    private static function ttl(): int
+    {
+        return max(0, self::iniInt('session.gc_maxlifetime', 0));
+    }
+
+    private static function iniInt(string $key, int $default): int
+    {
+        $value = ini_get($key);
+
+        return is_string($value) && is_numeric($value) ? (int) $value : $default;
+    }
+
+    /**
+     * @return array{0: string|null, 1: string|null} method and path without the query
+     */
+    private static function requestLine(): array
+    {
+        $method = isset($_SERVER['REQUEST_METHOD']) && is_string($_SERVER['REQUEST_METHOD'])
+            && $_SERVER['REQUEST_METHOD'] !== '' ? $_SERVER['REQUEST_METHOD'] : null;
+        $path = null;
+        if (isset($_SERVER['REQUEST_URI']) && is_string($_SERVER['REQUEST_URI']) && $_SERVER['REQUEST_URI'] !== '') {
+            $uri = $_SERVER['REQUEST_URI'];
+            $cut = strcspn($uri, '?#');
+            $path = substr($uri, 0, $cut);
+            // Absolute-form request targets (proxies) carry scheme and host.
+            if (preg_match('~\A[a-zA-Z][a-zA-Z0-9+.-]*://[^/]*~', $path, $m) === 1) {
+                $path = (string) substr($path, strlen($m[0]));
+            }
+            if ($path === '') {
+                $path = '/';
+            }
+        }
+
+        return [$method, $path];
+    }
+
+    private function localId(int $length, int $bits): string
+    {
+        if ($length < 22 || $length > 256) {
+            $length = 32;
+        }
+        if ($bits < 4 || $bits > 6) {
+            $bits = 4;
+        }
+        $mask = (1 << $bits) - 1;
+        $bytes = random_bytes($length);
+        $id = '';
+        for ($i = 0; $i < $length; $i++) {
+            $id .= self::ID_ALPHABET[ord($bytes[$i]) & $mask];
+        }
+
+        return $id;
+    }
+}
