@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/phpsessd/phpsessd/engine"
 	"github.com/phpsessd/phpsessd/handlers"
 	"github.com/phpsessd/phpsessd/handlers/cache"
+	redisstore "github.com/phpsessd/phpsessd/handlers/redis"
 	"github.com/phpsessd/phpsessd/protocol"
 	"github.com/phpsessd/phpsessd/server"
 
@@ -50,6 +52,7 @@ func serveMain(ctx context.Context, env *cmdEnv, args []string, ready func(addrs
 		return usageError(env, "serve", "%v", err)
 	}
 	log := newLogger(env.Stderr, cfg)
+	redisstore.SetLogger(log)
 	if err := serve(ctx, env, cfg, log, ready); err != nil {
 		log.Error("phpsessd failed", "err", err)
 		return exitFail
@@ -101,6 +104,11 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 	}
 	ecfg := engine.NewConfig(store)
 	ecfg.Logger = log
+	// A store shared by several daemons (Redis) brings its own locker so a
+	// lock taken through one daemon excludes requests on all of them.
+	if lp, ok := store.(interface{ EngineLocker() engine.Locker }); ok {
+		ecfg.Locker = lp.EngineLocker()
+	}
 	ecfg.ModeRules = cfg.ModeRules
 	ecfg.KeyRules = cfg.KeyRules
 	ecfg.Counters = cfg.Counters
@@ -164,7 +172,7 @@ func openStore(ctx context.Context, cfg serveConfig) (handlers.Store, string, er
 		if err != nil {
 			return nil, "", err
 		}
-		return st, cfg.Store, nil
+		return st, redactURL(cfg.Store), nil
 	}
 	dir := filepath.Join(cfg.DataDir, "sessions")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -184,4 +192,13 @@ func openStore(ctx context.Context, cfg serveConfig) (handlers.Store, string, er
 		return nil, "", fmt.Errorf("read cache: %w", err)
 	}
 	return c, fmt.Sprintf("%s (LRU read cache, %d entries)", u, cfg.CacheEntries), nil
+}
+
+// redactURL hides a password in a store URL before it reaches the log.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable store url)"
+	}
+	return u.Redacted()
 }
