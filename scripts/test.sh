@@ -25,7 +25,7 @@ FUZZTIME=${FUZZTIME:-10s}
 WAZERO_VERSION=v1.11.0
 
 # ---------------------------------------------------------------- packages
-debs=(php8.2-cli php8.2-fpm php8.2-redis redis-server phpunit nodejs)
+debs=(php8.2-cli php8.2-fpm php8.2-redis php8.2-memcached redis-server memcached phpunit nodejs)
 missing=()
 for p in "${debs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
