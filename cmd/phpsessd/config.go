@@ -26,6 +26,8 @@ type serveConfig struct {
 	TokenFile       string
 	InsecureNoAuth  bool
 	Store           string
+	MigrateFrom     string
+	MigrateUntil    time.Time
 	DataDir         string
 	CacheEntries    int
 	ModeRules       []engine.ModeRule
@@ -95,6 +97,15 @@ func serveOptions() []*option {
 		{name: "store", env: "PHPSESSD_STORE", arg: "URL", def: "files://<data dir>/sessions + read cache",
 			help: "session store URL: memory://, files:///dir, redis://host:port/db, …",
 			set:  func(c *serveConfig, v string) error { c.Store = v; return nil }},
+		{name: "migrate-from", env: "PHPSESSD_MIGRATE_FROM", arg: "URL",
+			help: "live rollout: old store read as a fallback (and copied into --store on first read) until --migrate-until; writes go to --store",
+			set:  func(c *serveConfig, v string) error { c.MigrateFrom = v; return nil }},
+		{name: "migrate-until", env: "PHPSESSD_MIGRATE_UNTIL", arg: "TIME",
+			help: "RFC 3339 cut-over time of --migrate-from; after it the old store is ignored",
+			set: func(c *serveConfig, v string) (err error) {
+				c.MigrateUntil, err = time.Parse(time.RFC3339, v)
+				return err
+			}},
 		{name: "data-dir", env: "PHPSESSD_DATA_DIR", arg: "DIR", def: "/var/lib/phpsessd as root, else $XDG_STATE_HOME/phpsessd or ~/.local/state/phpsessd",
 			help: "directory of the default store",
 			set:  func(c *serveConfig, v string) error { c.DataDir = v; return nil }},
@@ -394,6 +405,9 @@ func loadServeConfig(opts []*option, flags layer, getenv func(string) string) (s
 				return cfg, fmt.Errorf("%s: %w", src, err)
 			}
 		}
+	}
+	if (cfg.MigrateFrom == "") != cfg.MigrateUntil.IsZero() {
+		return cfg, errors.New("--migrate-from and --migrate-until go together")
 	}
 	if cfg.Token != "" && cfg.TokenFile != "" {
 		return cfg, errors.New("--token and --token-file are mutually exclusive")

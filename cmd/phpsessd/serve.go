@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/phpsessd/phpsessd/engine"
 	"github.com/phpsessd/phpsessd/handlers"
 	"github.com/phpsessd/phpsessd/handlers/cache"
+	"github.com/phpsessd/phpsessd/handlers/migrating"
 	redisstore "github.com/phpsessd/phpsessd/handlers/redis"
 	"github.com/phpsessd/phpsessd/protocol"
 	"github.com/phpsessd/phpsessd/server"
@@ -101,6 +103,26 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 	store, storeDesc, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if ro, ok := store.(interface{ ReadOnly() bool }); ok && ro.ReadOnly() {
+		store.Close()
+		return fmt.Errorf("store %s is read-only: it can be a migrate source or --migrate-from, not the daemon's store", storeDesc)
+	}
+	if cfg.MigrateFrom != "" {
+		old, err := handlers.Open(ctx, cfg.MigrateFrom)
+		if err != nil {
+			store.Close()
+			return fmt.Errorf("--migrate-from: %w", err)
+		}
+		// The migrating store owns both from here on and closes both.
+		ms, err := migrating.New(old, store, cfg.MigrateUntil)
+		if err != nil {
+			old.Close()
+			store.Close()
+			return fmt.Errorf("--migrate-from: %w", err)
+		}
+		store = ms
+		storeDesc += fmt.Sprintf(" (falling back to %s until %s)", redactURL(cfg.MigrateFrom), cfg.MigrateUntil.Format(time.RFC3339))
 	}
 	ecfg := engine.NewConfig(store)
 	ecfg.Logger = log
