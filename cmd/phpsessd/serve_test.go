@@ -256,6 +256,10 @@ func TestServeEndToEnd(t *testing.T) {
 	if rep, err := tc.Do(ctx, "READ", id, "FORMAT", "php"); err != nil || rep.Array[0].Text() != "n|i:42;" {
 		t.Fatalf("READ over TCP: %v %s", err, rep)
 	}
+	// A connection that read a session may still write it, so shutdown
+	// waits for it: end both as PHP does at the end of a request.
+	c.Close()
+	tc.Close()
 
 	if code := stop(); code != exitOK {
 		t.Fatalf("serve exit %d:\n%s", code, logs.String())
@@ -277,6 +281,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if rep, err := c2.Do(ctx, "READ", id, "FORMAT", "php"); err != nil || rep.Array[0].Text() != "n|i:42;" {
 		t.Fatalf("READ after restart: %v %s", err, rep)
 	}
+	c2.Close()
 	if code := stop(); code != exitOK {
 		t.Fatalf("second serve exit %d", code)
 	}
