@@ -51,6 +51,7 @@ func TestServeMigrateFrom(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(newDir, "sess_"+id)); err != nil || string(b) != `user|s:5:"alice";` {
 		t.Fatalf("session not copied into the new store: %q %v", b, err)
 	}
+	c.Close()
 	if code := stop(); code != exitOK {
 		t.Fatalf("serve exit %d:\n%s", code, logs.String())
 	}
