@@ -15,7 +15,19 @@
     if (!function_exists('session_set_save_handler')) {
         return;
     }
-    if (!class_exists('Phpsessd\\Handler')) {
+    // Every request needs the classes below; requiring them by name spares
+    // an autoloader call and a file check each. The rest (exceptions) loads
+    // on demand.
+    $load = static function (array $classes): void {
+        foreach ($classes as $class) {
+            if (!class_exists('Phpsessd\\' . $class, false)) {
+                require __DIR__ . '/src/' . $class . '.php';
+            }
+        }
+    };
+    $own = !class_exists('Phpsessd\\Handler');
+    if ($own) {
+        $load(['Config', 'ModeRules', 'Connection']);
         require_once __DIR__ . '/autoload.php';
     }
 
@@ -27,6 +39,9 @@
     }
     if ($config->address === null) {
         return;
+    }
+    if ($own) {
+        $load(['Resp', 'CookieDefaults', 'Handler', 'Session']);
     }
     if (session_status() !== PHP_SESSION_NONE) {
         trigger_error(

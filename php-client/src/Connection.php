@@ -10,11 +10,16 @@ use Phpsessd\Exception\ServerException;
 use Phpsessd\Exception\TimeoutException;
 
 /**
- * One connection to the daemon, speaking RESP2 one command at a time.
+ * One connection to the daemon, speaking RESP2.
  *
  * The daemon keeps per-connection state (the base a READ handed out, the
  * locks held), so one PHP request should use one Connection for all of its
  * commands.
+ *
+ * Round trips are what a request pays for, so the handshake is not one of
+ * its own: HELLO goes out in the same write as the first command that may
+ * safely run even if HELLO is refused, and pipeline() sends several commands
+ * at once.
  *
  * Retry policy, chosen so that a command is never applied twice:
  * - Before a command is sent on a connection that was used before, the
@@ -23,7 +28,9 @@ use Phpsessd\Exception\TimeoutException;
  * - If sending fails part-way, the daemon never saw a complete frame (frames
  *   are length-prefixed and only run once complete), so any command may be
  *   resent, once, on a new connection, when the failed one had been used
- *   before (a fresh one failing means the daemon is really gone).
+ *   before (a fresh one failing means the daemon is really gone). Several
+ *   pipelined frames are resent only when all of them are retryable: the
+ *   first may have arrived whole.
  * - If the frame was sent and the connection then closed without a single
  *   byte of reply, the command may or may not have run. Only commands the
  *   caller marks retryable (READ, PING, VALIDATE, CLOSE, TOUCH, DESTROY, ...)
@@ -35,6 +42,12 @@ use Phpsessd\Exception\TimeoutException;
 final class Connection
 {
     public const PROTOCOL_VERSION = '1';
+
+    /**
+     * After these error codes the daemon closes the connection (or is going
+     * away), so nothing more can be read from it.
+     */
+    private const CLOSING_ERRORS = ['PROTO' => true, 'TOOBIG' => true, 'SHUTDOWN' => true];
 
     /** @var string */
     private $address;
@@ -64,6 +77,24 @@ final class Connection
      * @var bool
      */
     private $used = false;
+
+    /** @var bool the daemon accepted HELLO on the current stream */
+    private $greeted = false;
+
+    /** @var float|null the timeout the stream is set to, to skip setting it again */
+    private $streamTimeout = null;
+
+    /** @var string bytes read but not yet parsed into a reply */
+    private $buffer = '';
+
+    /** @var int where the next reply starts in $buffer */
+    private $offset = 0;
+
+    /** @var bool the last command failed before the daemon accepted the handshake */
+    private $handshakeFailed = false;
+
+    /** @var int writes that then waited for replies, over this object's life */
+    private $roundTrips = 0;
 
     /** @var array<string, mixed> */
     private $serverInfo = [];
@@ -139,9 +170,33 @@ final class Connection
         return $this->timeout;
     }
 
+    public function isPersistent(): bool
+    {
+        return $this->persistent;
+    }
+
     public function isConnected(): bool
     {
         return $this->stream !== null;
+    }
+
+    /**
+     * Whether the last command failed before the daemon accepted the
+     * handshake: no socket, HELLO refused or unanswered. To the caller that
+     * is a session that could not be opened, whatever command carried it.
+     */
+    public function handshakeFailed(): bool
+    {
+        return $this->handshakeFailed;
+    }
+
+    /**
+     * How many times this object sent something and waited for the reply,
+     * pipelined commands counting once: what a request's latency is made of.
+     */
+    public function getRoundTrips(): int
+    {
+        return $this->roundTrips;
     }
 
     /**
@@ -155,50 +210,40 @@ final class Connection
     }
 
     /**
-     * Opens the socket and shakes hands, unless already connected.
+     * Opens the socket and shakes hands in a round trip of its own, unless
+     * already connected.
      *
-     * The handshake is a full round trip on purpose: some runtimes (PHP.wasm)
-     * report a refused connection only as an empty first read, so a connect
-     * that "succeeded" proves nothing.
+     * Some runtimes (PHP.wasm) report a refused connection only as an empty
+     * first read, so a connect that "succeeded" proves nothing; this is for
+     * callers that want that proof now. open() is the cheap variant.
      *
      * @throws ConnectionException|ServerException
      */
     public function connect(): void
     {
-        if ($this->stream !== null) {
-            return;
+        $this->handshakeFailed = false;
+        if ($this->stream === null) {
+            $this->openSocket();
         }
-        $flags = STREAM_CLIENT_CONNECT;
-        if ($this->persistent) {
-            $flags |= STREAM_CLIENT_PERSISTENT;
+        if (!$this->greeted) {
+            $this->handshake();
         }
-        $errno = 0;
-        $errstr = '';
-        $stream = @stream_socket_client($this->uri, $errno, $errstr, $this->connectTimeout, $flags);
-        if ($stream === false) {
-            if ($errstr === '') {
-                $last = error_get_last();
-                $errstr = $last !== null ? $last['message'] : 'unknown error';
-            }
-            throw new ConnectionException(sprintf(
-                '%s: cannot connect: %s%s',
-                $this->address,
-                $errstr,
-                $errno !== 0 ? ' (errno ' . $errno . ')' : ''
-            ));
-        }
-        $this->stream = $stream;
-        $this->used = false;
-        stream_set_blocking($stream, true);
-        $this->applyTimeout($this->timeout);
+    }
 
-        // A persistent socket that already carried bytes was opened and
-        // authenticated by an earlier request of this worker.
-        if ($this->persistent && @ftell($stream) > 0) {
-            $this->used = true;
-            return;
+    /**
+     * Opens the socket, unless already open, and leaves HELLO to travel with
+     * the first command. Catches a missing socket or a refused connection at
+     * once; a wrong token or a daemon that does not answer shows at the first
+     * command (see handshakeFailed()).
+     *
+     * @throws ConnectionException
+     */
+    public function open(): void
+    {
+        $this->handshakeFailed = false;
+        if ($this->stream === null) {
+            $this->openSocket();
         }
-        $this->handshake();
     }
 
     /**
@@ -215,61 +260,38 @@ final class Connection
      */
     public function command(array $args, bool $retryable = false, ?float $timeout = null)
     {
-        $frame = Resp::encode($args);
-        $retried = false;
-        while (true) {
-            $this->connect();
-            $reused = $this->used;
-            if ($reused && !$this->probe()) {
-                $this->drop();
-                $this->connect();
-                $reused = false;
-            }
-
-            try {
-                $this->send($frame);
-            } catch (TimeoutException $e) {
-                $this->drop();
-                throw $e;
-            } catch (ConnectionException $e) {
-                // Incomplete frame: the daemon cannot have run it.
-                $this->drop();
-                if ($reused && !$retried) {
-                    $retried = true;
-                    continue;
-                }
-                throw $e;
-            }
-
-            $gotBytes = false;
-            try {
-                $reply = $this->receive($timeout === null ? $this->timeout : $timeout, $gotBytes);
-            } catch (TimeoutException $e) {
-                $this->drop();
-                throw $e;
-            } catch (ProtocolException $e) {
-                $this->drop();
-                throw $e;
-            } catch (ConnectionException $e) {
-                $this->drop();
-                if ($retryable && $reused && !$gotBytes && !$retried) {
-                    $retried = true;
-                    continue;
-                }
-                throw $e;
-            }
-            $this->used = true;
-
-            if ($reply instanceof RespError) {
-                // After these the daemon closes the connection (or is going away).
-                if (in_array($reply->getCode(), ['PROTO', 'TOOBIG', 'SHUTDOWN'], true)) {
-                    $this->drop();
-                }
-                throw ServerException::fromReply($reply->getCode(), $reply->getMessage());
-            }
-
-            return $reply;
+        $reply = $this->exchange(Resp::encode($args), 1, $retryable, $timeout)[0];
+        if ($reply instanceof RespError) {
+            throw ServerException::fromReply($reply->getCode(), $reply->getMessage());
         }
+
+        return $reply;
+    }
+
+    /**
+     * Sends several commands in one write and reads their replies, in order:
+     * one round trip for all of them. The daemon runs them one after the
+     * other whatever each answers, so only batch commands whose later members
+     * are wanted even when an earlier one fails.
+     *
+     * @param array<int, array<int, string|int>> $commands
+     * @param bool       $retryable every command is safe to run twice
+     * @param float|null $timeout   seconds to wait for each reply
+     *
+     * @return array<int, mixed> one reply per command; an error reply is a
+     *                           RespError so that every outcome is seen
+     *
+     * @throws ConnectionException|ServerException the latter when the daemon
+     *                                             closes the connection
+     */
+    public function pipeline(array $commands, bool $retryable = false, ?float $timeout = null): array
+    {
+        $frames = '';
+        foreach ($commands as $args) {
+            $frames .= Resp::encode($args);
+        }
+
+        return $this->exchange($frames, count($commands), $retryable, $timeout);
     }
 
     /**
@@ -281,7 +303,129 @@ final class Connection
         $this->drop();
     }
 
-    private function handshake(): void
+    /**
+     * @return array<int, mixed>
+     *
+     * @throws ConnectionException|ServerException
+     */
+    private function exchange(string $frames, int $count, bool $retryable, ?float $timeout): array
+    {
+        $this->handshakeFailed = false;
+        $wait = $timeout === null ? $this->timeout : $timeout;
+        $retried = false;
+        while (true) {
+            $reused = true;
+            if ($this->stream === null) {
+                $this->openSocket();
+            } elseif ($this->used && !$this->probe()) {
+                $this->drop();
+                $this->openSocket();
+                $reused = false;
+            }
+            // A refused HELLO must not leave behind a command that changed
+            // something (a unix listener runs commands without a token), so
+            // only harmless commands travel with it.
+            $greet = !$this->greeted;
+            if ($greet && !$retryable) {
+                $this->handshake();
+                $greet = false;
+            }
+
+            try {
+                $this->send($greet ? $this->helloFrame() . $frames : $frames);
+            } catch (ConnectionException $e) {
+                $this->handshakeFailed = $greet;
+                $this->drop();
+                // Incomplete frame: the daemon cannot have run it.
+                if (
+                    !$e instanceof TimeoutException && !$greet && $reused && !$retried
+                    && ($count === 1 || $retryable)
+                ) {
+                    $retried = true;
+                    continue;
+                }
+                throw $e;
+            }
+
+            $gotBytes = false;
+            $replies = [];
+            try {
+                if ($greet) {
+                    $this->accept($this->receive($this->timeout, $gotBytes));
+                    $gotBytes = $this->offset < strlen($this->buffer);
+                }
+                for ($i = 0; $i < $count; $i++) {
+                    $reply = $this->receive($wait, $gotBytes);
+                    if ($reply instanceof RespError && isset(self::CLOSING_ERRORS[$reply->getCode()])) {
+                        $this->drop();
+                        throw ServerException::fromReply($reply->getCode(), $reply->getMessage());
+                    }
+                    $replies[] = $reply;
+                }
+                if ($this->offset !== strlen($this->buffer)) {
+                    throw new ProtocolException($this->address . ': unexpected bytes after a reply');
+                }
+            } catch (ConnectionException $e) {
+                $this->handshakeFailed = !$this->greeted;
+                $this->drop();
+                if (
+                    $retryable && $reused && !$gotBytes && !$retried && !$this->handshakeFailed
+                    && !$e instanceof TimeoutException && !$e instanceof ProtocolException
+                ) {
+                    $retried = true;
+                    continue;
+                }
+                throw $e;
+            }
+            $this->buffer = '';
+            $this->offset = 0;
+            $this->used = true;
+
+            return $replies;
+        }
+    }
+
+    /**
+     * @throws ConnectionException
+     */
+    private function openSocket(): void
+    {
+        $flags = STREAM_CLIENT_CONNECT;
+        if ($this->persistent) {
+            $flags |= STREAM_CLIENT_PERSISTENT;
+        }
+        $errno = 0;
+        $errstr = '';
+        $stream = @stream_socket_client($this->uri, $errno, $errstr, $this->connectTimeout, $flags);
+        if ($stream === false) {
+            $this->handshakeFailed = true;
+            if ($errstr === '') {
+                $last = error_get_last();
+                $errstr = $last !== null ? $last['message'] : 'unknown error';
+            }
+            throw new ConnectionException(sprintf(
+                '%s: cannot connect: %s%s',
+                $this->address,
+                $errstr,
+                $errno !== 0 ? ' (errno ' . $errno . ')' : ''
+            ));
+        }
+        $this->stream = $stream;
+        $this->used = false;
+        $this->greeted = false;
+        $this->buffer = '';
+        $this->offset = 0;
+        $this->streamTimeout = null;
+
+        // A persistent socket that already carried bytes was opened and
+        // authenticated by an earlier request of this worker.
+        if ($this->persistent && @ftell($stream) > 0) {
+            $this->used = true;
+            $this->greeted = true;
+        }
+    }
+
+    private function helloFrame(): string
     {
         $args = ['HELLO', self::PROTOCOL_VERSION];
         if ($this->token !== null) {
@@ -291,15 +435,44 @@ final class Connection
         $args[] = 'NAME';
         $args[] = 'php-client/' . getmypid();
 
+        return Resp::encode($args);
+    }
+
+    /**
+     * HELLO in a round trip of its own.
+     *
+     * @throws ConnectionException|ServerException
+     */
+    private function handshake(): void
+    {
         try {
-            $this->send(Resp::encode($args));
+            $this->send($this->helloFrame());
             $gotBytes = false;
-            $reply = $this->receive($this->timeout, $gotBytes);
+            $this->accept($this->receive($this->timeout, $gotBytes));
+            if ($this->offset !== strlen($this->buffer)) {
+                throw new ProtocolException($this->address . ': unexpected bytes after a reply');
+            }
         } catch (ConnectionException $e) {
+            $this->handshakeFailed = true;
             $this->drop();
             throw $e;
         }
+        $this->buffer = '';
+        $this->offset = 0;
+    }
+
+    /**
+     * Checks HELLO's reply; the connection is dropped when it is not a
+     * welcome.
+     *
+     * @param mixed $reply
+     *
+     * @throws ConnectionException|ServerException
+     */
+    private function accept($reply): void
+    {
         if ($reply instanceof RespError) {
+            $this->handshakeFailed = true;
             $this->drop();
             throw ServerException::fromReply(
                 $reply->getCode(),
@@ -307,23 +480,22 @@ final class Connection
             );
         }
         if (!is_array($reply)) {
-            $this->drop();
             throw new ProtocolException($this->address . ': HELLO reply is not an array');
         }
         $info = [];
-        for ($i = 0; $i + 1 < count($reply); $i += 2) {
+        for ($i = 0, $n = count($reply); $i + 1 < $n; $i += 2) {
             if (is_string($reply[$i])) {
                 $info[$reply[$i]] = $reply[$i + 1];
             }
         }
         if (isset($info['proto']) && (string) $info['proto'] !== self::PROTOCOL_VERSION) {
-            $this->drop();
             throw new ProtocolException(
                 $this->address . ': daemon speaks protocol ' . $info['proto']
                 . ', this client ' . self::PROTOCOL_VERSION
             );
         }
         $this->serverInfo = $info;
+        $this->greeted = true;
         $this->used = true;
     }
 
@@ -334,24 +506,41 @@ final class Connection
      */
     private function probe(): bool
     {
-        if ($this->stream === null) {
-            return false;
-        }
         $read = [$this->stream];
         $write = null;
         $except = null;
-        $ready = @stream_select($read, $write, $except, 0, 0);
 
-        return $ready === 0;
+        $ready = @stream_select($read, $write, $except, 0, 0);
+        if ($ready === 0) {
+            return true;
+        }
+        if ($ready === false) {
+            return false;
+        }
+        // An idle connection should have nothing to read, so "readable"
+        // normally means the daemon closed it. PHP.wasm, however, reports
+        // idle sockets as readable: peek without blocking to tell EOF ('')
+        // from a healthy socket with no data (false). Stray bytes are a
+        // desynchronised stream and count as dead too.
+        @stream_set_blocking($this->stream, false);
+        $peek = @stream_socket_recvfrom($this->stream, 1, STREAM_PEEK);
+        @stream_set_blocking($this->stream, true);
+
+        return $peek === false && !@feof($this->stream);
     }
 
     private function send(string $frame): void
     {
+        $this->roundTrips++;
         $this->applyTimeout($this->timeout);
+        // One write is the rule: a socket takes a request frame whole.
+        $n = @fwrite($this->stream, $frame);
+        if ($n === strlen($frame)) {
+            return;
+        }
         $total = strlen($frame);
-        $written = 0;
-        while ($written < $total) {
-            $n = @fwrite($this->stream, $written === 0 ? $frame : substr($frame, $written));
+        $written = is_int($n) ? $n : 0;
+        while (true) {
             if ($n === false || $n === 0) {
                 $meta = @stream_get_meta_data($this->stream);
                 if (!empty($meta['timed_out'])) {
@@ -363,27 +552,34 @@ final class Connection
                 }
                 throw new ConnectionException($this->address . ': connection lost while sending');
             }
-            $written += $n;
+            if ($written >= $total) {
+                return;
+            }
+            $n = @fwrite($this->stream, substr($frame, $written));
+            if (is_int($n)) {
+                $written += $n;
+            }
         }
     }
 
     /**
+     * The next reply, from what is buffered or else read: a read takes
+     * whatever has arrived, which for pipelined commands is often every
+     * reply at once.
+     *
      * @return mixed
      */
     private function receive(float $timeout, bool &$gotBytes)
     {
-        $this->applyTimeout($timeout);
-        $buffer = '';
         while (true) {
-            if ($buffer !== '') {
-                $parsed = Resp::parse($buffer);
+            if ($this->offset < strlen($this->buffer)) {
+                $parsed = Resp::parse($this->buffer, $this->offset);
                 if ($parsed !== null) {
-                    if ($parsed[1] !== strlen($buffer)) {
-                        throw new ProtocolException($this->address . ': unexpected bytes after a reply');
-                    }
+                    $this->offset = $parsed[1];
                     return $parsed[0];
                 }
             }
+            $this->applyTimeout($timeout);
             $chunk = @fread($this->stream, 65536);
             if ($chunk === false || $chunk === '') {
                 $meta = @stream_get_meta_data($this->stream);
@@ -395,19 +591,23 @@ final class Connection
                     ));
                 }
                 throw new ConnectionException(
-                    $this->address . ($buffer === ''
-                        ? ': connection closed by the daemon (or refused)'
-                        : ': connection closed in the middle of a reply')
+                    $this->address . ($this->offset < strlen($this->buffer)
+                        ? ': connection closed in the middle of a reply'
+                        : ': connection closed by the daemon (or refused)')
                 );
             }
             $gotBytes = true;
-            $buffer .= $chunk;
+            if ($this->offset > 0) {
+                $this->buffer = (string) substr($this->buffer, $this->offset);
+                $this->offset = 0;
+            }
+            $this->buffer .= $chunk;
         }
     }
 
     private function applyTimeout(float $seconds): void
     {
-        if ($this->stream === null) {
+        if ($this->streamTimeout === $seconds) {
             return;
         }
         $whole = (int) floor($seconds);
@@ -417,6 +617,7 @@ final class Connection
             $micro = 0;
         }
         stream_set_timeout($this->stream, $whole, $micro);
+        $this->streamTimeout = $seconds;
     }
 
     private function drop(): void
@@ -426,6 +627,10 @@ final class Connection
         }
         $this->stream = null;
         $this->used = false;
+        $this->greeted = false;
+        $this->buffer = '';
+        $this->offset = 0;
+        $this->streamTimeout = null;
     }
 
     private static function seconds(float $seconds): string

@@ -12,8 +12,12 @@ use Phpsessd\Exception\TimeoutException;
 /**
  * PHP's session save handler, backed by phpsessd.
  *
- * One round trip per callback: READ hands out data, version and mode; WRITE
- * sends the data with the version it is based on, and the daemon merges.
+ * READ hands out data, version and mode; WRITE sends the data with the
+ * version it is based on, and the daemon merges. Round trips are the cost
+ * that counts, so a request that opens an existing session and writes it
+ * makes two: HELLO travels with the first command, strict mode's id check is
+ * answered by the READ itself (see validateId()), and CLOSE is left out
+ * where the WRITE already released everything.
  *
  * Callbacks never throw. A failure returns false and raises an
  * E_USER_WARNING that names the daemon's address and the cause, so PHP's
@@ -62,6 +66,27 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
 
     /** @var string|null last failure, for diagnostics */
     private $lastError = null;
+
+    /**
+     * The READ validateId() made, for the read() of the same id that PHP
+     * calls next: [id, data, version, granted mode, failure]. A failure is
+     * kept for read() to report, since PHP only gives up on a failed read.
+     *
+     * @var array{0: string, 1: string, 2: int, 3: string, 4: PhpsessdException|null}|null
+     */
+    private $prefetched = null;
+
+    /** @var bool CLOSE for the id read already went out (pipelined) */
+    private $closeSent = false;
+
+    /**
+     * The handshake failed inside this open/close cycle and was reported
+     * once as "cannot open the session"; the callbacks PHP still makes
+     * before it gives up fail quietly instead of trying (and warning) again.
+     *
+     * @var bool
+     */
+    private $openFailed = false;
 
     public function __construct(Connection $connection, ?Config $config = null)
     {
@@ -118,8 +143,10 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
     #[\ReturnTypeWillChange]
     public function open($path, $name)
     {
+        $this->openFailed = false;
+        // HELLO waits for the first command, to share its round trip.
         try {
-            $this->connection->connect();
+            $this->connection->open();
         } catch (PhpsessdException $e) {
             return $this->fail('cannot open the session', $e);
         }
@@ -134,13 +161,17 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
     public function close()
     {
         $id = $this->readId;
+        $release = $id !== null && !$this->closeSent && $this->mustRelease();
         $this->readId = null;
         $this->version = 0;
         $this->grantedMode = null;
         $this->readonly = false;
+        $this->closeSent = false;
+        $this->openFailed = false;
+        $this->dropPrefetched();
         // Without a live connection there is nothing to release: the daemon
         // drops a connection's locks and bases when the connection goes away.
-        if ($id !== null && $this->connection->isConnected()) {
+        if ($release && $this->connection->isConnected()) {
             try {
                 $this->connection->command(['CLOSE', $id], true);
             } catch (PhpsessdException $e) {
@@ -159,6 +190,22 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
     public function read($id)
     {
         $id = (string) $id;
+        if ($this->openFailed) {
+            return false;
+        }
+        if ($this->prefetched !== null) {
+            if ($this->prefetched[0] === $id) {
+                [, $data, $version, $granted, $failure] = $this->prefetched;
+                $this->prefetched = null;
+                $this->regeneratedId = null;
+                if ($failure !== null) {
+                    return $this->failOpen('cannot read the session', $failure);
+                }
+                $this->opened($id, $version, $granted);
+                return $data;
+            }
+            $this->dropPrefetched();
+        }
         if ($this->deferredDestroy !== null && $this->deferredDestroy !== $id) {
             // A regenerate that never asked for its new id: finish the destroy
             // PHP asked for rather than leave the old session behind.
@@ -172,6 +219,26 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         }
         $this->regeneratedId = null;
 
+        [$args, $timeout] = $this->readCommand($id);
+        try {
+            $reply = $this->connection->command($args, true, $timeout);
+            [$data, $version, $granted] = self::triple($reply, 'READ');
+        } catch (PhpsessdException $e) {
+            return $this->failOpen('cannot read the session', $e);
+        }
+        $this->opened($id, $version, $granted);
+
+        return $data;
+    }
+
+    /**
+     * READ with everything this request says about itself, and the socket
+     * timeout it needs.
+     *
+     * @return array{0: array<int, string|int>, 1: float|null}
+     */
+    private function readCommand(string $id): array
+    {
         $mode = $this->requestedMode();
         $args = ['READ', $id];
         if ($mode !== null) {
@@ -193,18 +260,16 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         // wait does.
         $timeout = ($mode === 'optimistic' || $mode === 'readonly') ? null : $this->lockTimeout();
 
-        try {
-            $reply = $this->connection->command($args, true, $timeout);
-            [$data, $version, $granted] = self::triple($reply, 'READ');
-        } catch (PhpsessdException $e) {
-            return $this->fail('cannot read the session', $e);
-        }
+        return [$args, $timeout];
+    }
+
+    private function opened(string $id, int $version, string $granted): void
+    {
         $this->readId = $id;
         $this->version = $version;
         $this->grantedMode = $granted;
         $this->readonly = false;
-
-        return $data;
+        $this->closeSent = false;
     }
 
     /**
@@ -224,9 +289,22 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
             array_push($args, 'BASE', $this->version);
         }
         array_push($args, 'FORMAT', self::format(), 'TTL', self::ttl());
+        // WRITE releases the lock but leaves its result as the connection's
+        // base. That only matters on a socket that outlives the request, and
+        // there CLOSE rides along instead of costing a round trip in close().
+        $withClose = $this->readId === $id && $this->connection->isPersistent();
 
         try {
-            $reply = $this->connection->command($args, false);
+            if ($withClose) {
+                $replies = $this->connection->pipeline([$args, ['CLOSE', $id]], false);
+                $this->closeSent = true;
+                $reply = $replies[0];
+                if ($reply instanceof RespError) {
+                    throw ServerException::fromReply($reply->getCode(), $reply->getMessage());
+                }
+            } else {
+                $reply = $this->connection->command($args, false);
+            }
             if (!is_array($reply) || count($reply) < 2 || !is_string($reply[0]) || !is_int($reply[1])) {
                 throw new ConnectionException(
                     $this->connection->getAddress() . ': malformed WRITE reply'
@@ -302,6 +380,10 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
     {
         $length = self::iniInt('session.sid_length', 32);
         $bits = self::iniInt('session.sid_bits_per_character', 4);
+        if ($this->openFailed) {
+            return $this->localId($length, $bits);
+        }
+        $this->dropPrefetched();
         $regenerating = self::calledFrom('session_regenerate_id');
         $options = ['LENGTH', $length, 'BITS', $bits];
 
@@ -339,7 +421,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
                 throw new ConnectionException($this->connection->getAddress() . ': malformed CREATEID reply');
             }
         } catch (PhpsessdException $e) {
-            $this->fail('cannot create a session id', $e);
+            $this->failOpen('cannot create a session id', $e);
             return $this->localId($length, $bits);
         }
         if ($regenerating) {
@@ -367,18 +449,57 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         ) {
             return false;
         }
+        if ($this->openFailed) {
+            return false;
+        }
+        $this->dropPrefetched();
+        // PHP reads the id right after validating it, so the READ is made
+        // now and answers both: a session with a version exists. A deferred
+        // destroy must run before any READ (read() does it), so not then.
+        if ($this->deferredDestroy === null) {
+            [$args, $timeout] = $this->readCommand($id);
+            try {
+                [$data, $version, $granted] = self::triple(
+                    $this->connection->command($args, true, $timeout),
+                    'READ'
+                );
+            } catch (PhpsessdException $e) {
+                if ($e instanceof ServerException && $e->getErrorCode() === 'INVALIDID') {
+                    return false;
+                }
+                // The failure is read()'s to report: PHP gives up on a failed
+                // read, while false here would make it start a new session
+                // under a fresh id (a lock wait running out would log the
+                // user out).
+                $this->prefetched = [$id, '', 0, '', $e];
+                return true;
+            }
+            $this->prefetched = [$id, $data, $version, $granted, null];
+            if ($version > 0) {
+                return true;
+            }
+            // Nothing stored under the id: whether that is acceptable is the
+            // daemon's strict-ids setting, which only VALIDATE reveals; a
+            // dead regenerate alias also reads as nothing but validates.
+        }
         try {
-            $valid = $this->connection->command(['VALIDATE', $id], true);
+            $valid = $this->connection->command(['VALIDATE', $id], true) === 1;
         } catch (ServerException $e) {
+            $this->dropPrefetched();
             if ($e->getErrorCode() === 'INVALIDID') {
                 return false;
             }
-            return $this->fail('cannot validate the session id', $e);
+            return $this->failOpen('cannot validate the session id', $e);
         } catch (PhpsessdException $e) {
-            return $this->fail('cannot validate the session id', $e);
+            $this->dropPrefetched();
+            return $this->failOpen('cannot validate the session id', $e);
+        }
+        if (!$valid) {
+            // PHP makes a new id and reads that one instead.
+            $this->dropPrefetched();
         }
 
-        return $valid === 1;
+        return $valid;
     }
 
     /**
@@ -410,10 +531,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
             $this->connection->command($args, false, $this->lockTimeout()),
             'LOCK'
         );
-        $this->readId = $id;
-        $this->version = $version;
-        $this->grantedMode = $granted;
-        $this->readonly = false;
+        $this->opened($id, $version, $granted);
 
         return $merged;
     }
@@ -452,13 +570,57 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
 
     private function touch(string $id, string $what): bool
     {
+        $args = ['TOUCH', $id, 'TTL', self::ttl()];
         try {
-            $this->connection->command(['TOUCH', $id, 'TTL', self::ttl()], true);
+            // TOUCH releases nothing; when close() would have to, its CLOSE
+            // rides along.
+            if ($this->readId === $id && !$this->closeSent && $this->mustRelease()) {
+                $replies = $this->connection->pipeline([$args, ['CLOSE', $id]], true);
+                $this->closeSent = true;
+                if ($replies[0] instanceof RespError) {
+                    throw ServerException::fromReply($replies[0]->getCode(), $replies[0]->getMessage());
+                }
+            } else {
+                $this->connection->command($args, true);
+            }
         } catch (PhpsessdException $e) {
             return $this->fail($what, $e);
         }
 
         return true;
+    }
+
+    /**
+     * Whether the daemon holds something for the id read that only CLOSE
+     * gives back: the lock (a WRITE already released it), or, on a socket
+     * that outlives the request, the base. A plain socket closes with the
+     * request and takes the base along.
+     */
+    private function mustRelease(): bool
+    {
+        return $this->grantedMode === 'locked' || $this->connection->isPersistent();
+    }
+
+    /**
+     * Gives back what an unused READ from validateId() took.
+     */
+    private function dropPrefetched(): void
+    {
+        if ($this->prefetched === null) {
+            return;
+        }
+        [$id, , , $granted, $failure] = $this->prefetched;
+        $this->prefetched = null;
+        if (
+            $failure === null && $this->connection->isConnected()
+            && ($granted === 'locked' || $this->connection->isPersistent())
+        ) {
+            try {
+                $this->connection->command(['CLOSE', $id], true);
+            } catch (PhpsessdException $e) {
+                $this->lastError = $e->getMessage();
+            }
+        }
     }
 
     private function requestedMode(): ?string
@@ -482,6 +644,22 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         $wait = $this->config->lockWait !== null ? $this->config->lockWait : Config::DAEMON_DEFAULT_LOCK_WAIT_MS;
 
         return $this->connection->getTimeout() + $wait / 1000;
+    }
+
+    /**
+     * fail() for the callbacks between open and close that carry the
+     * handshake: a failed handshake is reported as the open failure it is.
+     *
+     * @return false
+     */
+    private function failOpen(string $what, \Throwable $e): bool
+    {
+        if ($this->connection->handshakeFailed()) {
+            $this->openFailed = true;
+            $what = 'cannot open the session';
+        }
+
+        return $this->fail($what, $e);
     }
 
     /**
@@ -564,7 +742,10 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
             $cut = strcspn($uri, '?#');
             $path = substr($uri, 0, $cut);
             // Absolute-form request targets (proxies) carry scheme and host.
-            if (preg_match('~\A[a-zA-Z][a-zA-Z0-9+.-]*://[^/]*~', $path, $m) === 1) {
+            if (
+                ($path === '' || $path[0] !== '/')
+                && preg_match('~\A[a-zA-Z][a-zA-Z0-9+.-]*://[^/]*~', $path, $m) === 1
+            ) {
                 $path = (string) substr($path, strlen($m[0]));
             }
             if ($path === '') {

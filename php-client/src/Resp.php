@@ -118,6 +118,12 @@ final class Resp
 
     private static function integer(string $text): int
     {
+        // Every integer the daemon sends is canonical, which this checks
+        // without a regex; anything else gets the slow path and its message.
+        $value = (int) $text;
+        if ((string) $value === $text) {
+            return $value;
+        }
         if (preg_match('/\A-?[0-9]{1,19}\z/', $text) !== 1) {
             throw new ProtocolException('invalid integer in reply: ' . substr($text, 0, 32));
         }

@@ -6,7 +6,9 @@ namespace Phpsessd\Tests;
 
 use Phpsessd\Connection;
 use Phpsessd\Exception\ConnectionException;
+use Phpsessd\Exception\ServerException;
 use Phpsessd\Exception\TimeoutException;
+use Phpsessd\RespError;
 use Phpsessd\Tests\Support\FakeDaemon;
 use Phpsessd\Tests\Support\TempDir;
 use PHPUnit\Framework\TestCase;
@@ -133,6 +135,64 @@ final class ConnectionFailureTest extends TestCase
         $this->assertSame(['1 HELLO', '1 WRITE'], $this->fake->commands());
         // The next command gets a new connection.
         $this->assertSame('PONG', $connection->command(['PING'], true));
+    }
+
+    public function testHelloTravelsWithTheFirstHarmlessCommand(): void
+    {
+        $this->fake = new FakeDaemon('refuse-write');
+        $connection = new Connection($this->fake->address, null, 0.5, 1.0);
+        $connection->open();
+        $this->assertSame([], $this->fake->commands());
+        $this->assertSame(['a|i:1;', 7, 'optimistic'], $connection->command(['READ', 'abc'], true));
+        $this->assertSame(1, $connection->getRoundTrips());
+        $this->assertSame('fake', $connection->getServerInfo()['version'] ?? null);
+        $this->assertSame(['1 HELLO', '1 READ'], $this->fake->commands());
+    }
+
+    public function testWriteOnAFreshConnectionWaitsForHello(): void
+    {
+        $this->fake = new FakeDaemon('refuse-write');
+        $connection = new Connection($this->fake->address, null, 0.5, 1.0);
+        try {
+            $connection->command(['WRITE', 'abc', 'a|i:2;'], false);
+            $this->fail('the fake refuses writes');
+        } catch (ServerException $e) {
+            $this->assertSame('BACKEND', $e->getErrorCode());
+        }
+        // A WRITE must not run behind a HELLO that might be refused.
+        $this->assertSame(2, $connection->getRoundTrips());
+        $this->assertSame(['1 HELLO', '1 WRITE'], $this->fake->commands());
+        $this->assertTrue($connection->isConnected());
+    }
+
+    public function testPipelinedRepliesKeepTheirErrors(): void
+    {
+        $this->fake = new FakeDaemon('refuse-write');
+        $connection = new Connection($this->fake->address, null, 0.5, 1.0);
+        $connection->connect();
+        $replies = $connection->pipeline([['WRITE', 'abc', 'a|i:2;'], ['CLOSE', 'abc']], false);
+        $this->assertInstanceOf(RespError::class, $replies[0]);
+        $this->assertSame('BACKEND', $replies[0]->getCode());
+        $this->assertSame('OK', $replies[1]);
+        $this->assertSame(2, $connection->getRoundTrips());
+        $this->assertSame(['1 HELLO', '1 WRITE', '1 CLOSE'], $this->fake->commands());
+    }
+
+    public function testSilentDaemonFailsTheHandshakeOfAPipelinedCommand(): void
+    {
+        $this->fake = new FakeDaemon('silent');
+        $connection = new Connection($this->fake->address, null, 0.5, 0.3);
+        $connection->open();
+        try {
+            $connection->command(['READ', 'abc'], true, 2.0);
+            $this->fail('no timeout');
+        } catch (TimeoutException $e) {
+            // HELLO's reply is due within the connection's timeout, whatever
+            // the command that travels with it may wait.
+            $this->assertStringContainsString('no reply within 0.3 s', $e->getMessage());
+        }
+        $this->assertTrue($connection->handshakeFailed());
+        $this->assertFalse($connection->isConnected());
     }
 
     public function testAFreshConnectionIsNotRetried(): void

@@ -6,6 +6,7 @@ namespace Phpsessd\Tests;
 
 use Phpsessd\Connection;
 use Phpsessd\Exception\ServerException;
+use Phpsessd\RespError;
 use Phpsessd\Tests\Support\Daemon;
 use Phpsessd\Tests\Support\IntegrationTestCase;
 
@@ -51,6 +52,38 @@ final class ConnectionTest extends IntegrationTestCase
             $this->assertStringNotContainsString('not-the-token', $e->getMessage());
         }
         $this->assertFalse($connection->isConnected());
+    }
+
+    public function testWrongTokenPipelinedWithACommandIsAHandshakeFailure(): void
+    {
+        $connection = new Connection($this->daemon->tcpAddress, 'not-the-token');
+        try {
+            $connection->command(['READ', str_repeat('a', 32), 'FORMAT', 'php'], true);
+            $this->fail('a wrong token was accepted');
+        } catch (ServerException $e) {
+            $this->assertSame('WRONGPASS', $e->getErrorCode());
+            $this->assertStringContainsString('(HELLO to ' . $this->daemon->tcpAddress . ')', $e->getMessage());
+        }
+        $this->assertTrue($connection->handshakeFailed());
+        $this->assertFalse($connection->isConnected());
+        $this->assertSame(1, $connection->getRoundTrips());
+    }
+
+    public function testPipelineAnswersEveryCommandInOrder(): void
+    {
+        $connection = new Connection($this->daemon->unixAddress);
+        $connection->connect();
+        $replies = $connection->pipeline([['PING'], ['VALIDATE', 'bad id!'], ['PING', 'two']], true);
+        $this->assertCount(3, $replies);
+        $this->assertSame('PONG', $replies[0]);
+        $this->assertInstanceOf(RespError::class, $replies[1]);
+        $this->assertSame('INVALIDID', $replies[1]->getCode());
+        $this->assertSame('two', $replies[2]);
+        $this->assertSame(2, $connection->getRoundTrips());
+        $this->assertFalse($connection->handshakeFailed());
+        // The connection is still in step: the next reply is the next command's.
+        $this->assertSame('PONG', $connection->command(['PING'], true));
+        $connection->close();
     }
 
     public function testTcpWithoutToken(): void

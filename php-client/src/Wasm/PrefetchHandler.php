@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Phpsessd\Wasm;
 
 use Phpsessd\Config;
+use Phpsessd\Exception\PhpsessdException;
 use Phpsessd\Handler;
 use Phpsessd\Session;
 
@@ -175,7 +176,17 @@ final class PrefetchHandler implements
             return false;
         }
         if ($id === null) {
-            // A new session: PHP will ask create_sid() for an id.
+            // A new session: PHP will ask create_sid() for an id. open()
+            // only opens the socket and PHP.wasm reports a refused connect
+            // as success, so complete the handshake here: a dead daemon
+            // must fail session_start(), not the flush() at the end.
+            try {
+                $this->inner->getConnection()->connect();
+            } catch (PhpsessdException $e) {
+                $this->failure = $e->getMessage();
+                trigger_error('phpsessd: cannot open the session: ' . $e->getMessage(), E_USER_WARNING);
+                return false;
+            }
             $this->ready = true;
             return true;
         }
