@@ -45,6 +45,7 @@ func cmdRegenerate(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
+	c.renamePending(string(args[1]), id)
 	c.w.WriteBulkString(id)
 	return nil
 }

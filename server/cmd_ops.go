@@ -11,7 +11,7 @@ func opRequest(kind engine.OpKind, args [][]byte, kwFrom int, extra ...string) (
 	if err != nil {
 		return engine.OpRequest{}, kw, err
 	}
-	req := engine.OpRequest{ID: string(args[1]), Kind: kind, Key: string(args[2]), Format: kw.str("FORMAT")}
+	req := engine.OpRequest{ID: string(args[1]), Kind: kind, Key: string(args[2]), Format: kw.format()}
 	if req.TTL, err = kw.seconds("TTL"); err != nil {
 		return req, kw, err
 	}

@@ -13,7 +13,7 @@ func cmdRead(c *conn, args [][]byte) error {
 	}
 	req := engine.ReadRequest{
 		ID:     string(args[1]),
-		Format: kw.str("FORMAT"),
+		Format: kw.format(),
 		Method: kw.str("METHOD"),
 		Path:   kw.str("PATH"),
 	}
@@ -32,6 +32,7 @@ func cmdRead(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
+	c.addPending(req.ID)
 	c.writeSession(res)
 	return nil
 }
@@ -46,11 +47,13 @@ func (c *conn) writeSession(res engine.ReadResult) {
 
 // WRITE <id> <data> [BASE v] [FORMAT f] [TTL s] → *2 +status :version
 func cmdWrite(c *conn, args [][]byte) error {
+	// Whatever its outcome, a WRITE ends the request's work on the session.
+	defer c.donePending(args[1])
 	kw, err := parseKeywords(args[3:], "BASE", "FORMAT", "TTL")
 	if err != nil {
 		return err
 	}
-	req := engine.WriteRequest{ID: string(args[1]), Data: args[2], Format: kw.str("FORMAT")}
+	req := engine.WriteRequest{ID: string(args[1]), Data: args[2], Format: kw.format()}
 	if req.BaseVersion, err = kw.uint("BASE"); err != nil {
 		return err
 	}
@@ -69,6 +72,7 @@ func cmdWrite(c *conn, args [][]byte) error {
 
 // CLOSE <id> → +OK
 func cmdClose(c *conn, args [][]byte) error {
+	c.donePending(args[1])
 	if err := c.client.Release(c.s.base, string(args[1])); err != nil {
 		return err
 	}
@@ -124,7 +128,7 @@ func cmdLock(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	req := engine.LockRequest{ID: string(args[1]), Format: kw.str("FORMAT")}
+	req := engine.LockRequest{ID: string(args[1]), Format: kw.format()}
 	req.Data, _ = kw.get("DATA")
 	if req.TTL, err = kw.seconds("TTL"); err != nil {
 		return err
@@ -136,6 +140,7 @@ func cmdLock(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
+	c.addPending(req.ID)
 	c.writeSession(res)
 	return nil
 }

@@ -21,9 +21,13 @@ type command struct {
 	usage   string
 	minArgs int
 	maxArgs int
-	preAuth bool // allowed before authentication (and during shutdown)
-	run     func(c *conn, args [][]byte) error
-	calls   atomic.Uint64
+	preAuth bool // allowed before authentication
+	// opens marks commands that start a request on a session (READ,
+	// LOCK); they are refused once shutdown begins, except a LOCK that
+	// upgrades a request this connection already has under way.
+	opens bool
+	run   func(c *conn, args [][]byte) error
+	calls atomic.Uint64
 }
 
 // commandTable lists every command of PROTOCOL.md, grouped as the files
@@ -39,13 +43,13 @@ func commandTable() map[string]*command {
 		{name: "STATS", usage: "STATS", minArgs: 1, maxArgs: 1, run: cmdStats},
 
 		// cmd_session.go: PHP's save handler callbacks
-		{name: "READ", usage: "READ <id> [MODE m] [FORMAT f] [TTL s] [METHOD m] [PATH p] [WAIT ms]", minArgs: 2, maxArgs: 14, run: cmdRead},
+		{name: "READ", usage: "READ <id> [MODE m] [FORMAT f] [TTL s] [METHOD m] [PATH p] [WAIT ms]", minArgs: 2, maxArgs: 14, opens: true, run: cmdRead},
 		{name: "WRITE", usage: "WRITE <id> <data> [BASE v] [FORMAT f] [TTL s]", minArgs: 3, maxArgs: 9, run: cmdWrite},
 		{name: "CLOSE", usage: "CLOSE <id>", minArgs: 2, maxArgs: 2, run: cmdClose},
 		{name: "DESTROY", usage: "DESTROY <id>", minArgs: 2, maxArgs: 2, run: cmdDestroy},
 		{name: "GC", usage: "GC <maxlifetime>", minArgs: 2, maxArgs: 2, run: cmdGC},
 		{name: "TOUCH", usage: "TOUCH <id> [TTL s]", minArgs: 2, maxArgs: 4, run: cmdTouch},
-		{name: "LOCK", usage: "LOCK <id> [DATA d] [FORMAT f] [TTL s] [WAIT ms]", minArgs: 2, maxArgs: 10, run: cmdLock},
+		{name: "LOCK", usage: "LOCK <id> [DATA d] [FORMAT f] [TTL s] [WAIT ms]", minArgs: 2, maxArgs: 10, opens: true, run: cmdLock},
 
 		// cmd_ids.go: session id policy
 		{name: "CREATEID", usage: "CREATEID [LENGTH n] [BITS 4|5|6]", minArgs: 1, maxArgs: 5, run: cmdCreateID},
@@ -170,6 +174,24 @@ func (kw *kwargs) get(name string) ([]byte, bool) {
 
 func (kw *kwargs) str(name string) string {
 	v, _ := kw.get(name)
+	return string(v)
+}
+
+// format returns FORMAT's value. PHP's serializer names are returned as
+// constants: every READ and WRITE carries one, and converting the bytes
+// would cost an allocation per command.
+func (kw *kwargs) format() string {
+	v, _ := kw.get("FORMAT")
+	switch string(v) {
+	case "":
+		return ""
+	case "php":
+		return "php"
+	case "php_serialize":
+		return "php_serialize"
+	case "php_binary":
+		return "php_binary"
+	}
 	return string(v)
 }
 

@@ -19,6 +19,10 @@ import (
 // bound.
 const flushThreshold = 64 << 10
 
+// maxPending bounds the sessions one connection is counted as working on;
+// a PHP request rarely opens more than one.
+const maxPending = 16
+
 // conn is one client connection, served by one goroutine.
 type conn struct {
 	s      *Server
@@ -36,8 +40,68 @@ type conn struct {
 
 	// mu orders arming the idle read deadline against Shutdown's interrupt,
 	// so a connection cannot slip back into a long read after Shutdown woke
-	// it.
+	// it, and guards pending, which Shutdown reads.
 	mu sync.Mutex
+	// pending lists the ids this connection READ or LOCKed and has not
+	// yet written or closed: a PHP request is working on them, and a
+	// graceful shutdown keeps the connection until its WRITE arrives.
+	pending []string
+}
+
+// addPending records that a READ or LOCK handed out a base for id.
+func (c *conn) addPending(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.pending {
+		if p == id {
+			return
+		}
+	}
+	if len(c.pending) == maxPending {
+		// Requests that died without WRITE or CLOSE on a persistent
+		// connection must not grow this list; the oldest is the likeliest
+		// to be one of them.
+		c.pending = append(c.pending[:0], c.pending[1:]...)
+	}
+	c.pending = append(c.pending, id)
+}
+
+// donePending records that the request working on id is finished.
+func (c *conn) donePending(id []byte) {
+	if len(c.pending) == 0 {
+		return // only this goroutine changes pending, so no lock to look
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, p := range c.pending {
+		if p == string(id) {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			return
+		}
+	}
+}
+
+// isPending reports whether a request on this connection works on id. Only
+// the connection's own goroutine changes pending, so it reads it unlocked.
+func (c *conn) isPending(id []byte) bool {
+	for _, p := range c.pending {
+		if p == string(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// renamePending follows a REGENERATE: the request goes on under the new id.
+func (c *conn) renamePending(old, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, p := range c.pending {
+		if p == old {
+			c.pending[i] = id
+			return
+		}
+	}
 }
 
 func (c *conn) logAttrs() []any {
@@ -95,17 +159,25 @@ func (f flushingReader) Read(p []byte) (int, error) {
 }
 
 // armRead sets the idle deadline for the next request; false means the
-// server is shutting down and the connection should end.
+// server is shutting down and the connection, with no request of its own
+// left to finish, should end.
 func (c *conn) armRead() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := time.Now()
 	if c.s.shutting.Load() {
-		return false
+		if len(c.pending) == 0 {
+			return false
+		}
+		// Shutdown may have interrupted this connection while its READ
+		// was still running; the WRITE it now owes is worth waiting for.
+		c.nc.SetReadDeadline(now.Add(c.s.cfg.IdleTimeout))
+		c.readArmed = now
+		return true
 	}
 	// Moving a deadline costs a timer update per request; moving it only
 	// when a sixteenth of it has passed keeps the idle timeout within
 	// 1/16 of the configured value at a fraction of the cost.
-	now := time.Now()
 	if now.Sub(c.readArmed) > c.s.cfg.IdleTimeout/16 {
 		c.nc.SetReadDeadline(now.Add(c.s.cfg.IdleTimeout))
 		c.readArmed = now
@@ -113,11 +185,14 @@ func (c *conn) armRead() bool {
 	return true
 }
 
-// interruptIdle makes a blocked read return at once.
+// interruptIdle makes a blocked read return at once, unless a request
+// this connection serves still has to write its session.
 func (c *conn) interruptIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.nc.SetReadDeadline(time.Unix(1, 0))
+	if len(c.pending) == 0 {
+		c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 func (c *conn) flush() error {
@@ -205,7 +280,9 @@ func (c *conn) dispatch(args [][]byte) {
 		c.replyError("ERR", "wrong number of arguments for '"+cmd.name+"'; usage: "+cmd.usage)
 		return
 	}
-	if c.s.shutting.Load() && !cmd.preAuth {
+	if cmd.opens && c.s.shutting.Load() && !(cmd.name == "LOCK" && c.isPending(args[1])) {
+		// A request starting now could not save its session before the
+		// daemon is gone: let PHP fail at session_start, visibly.
 		c.replyError("SHUTDOWN", "phpsessd is shutting down")
 		return
 	}

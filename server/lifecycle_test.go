@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/phpsessd/phpsessd/engine"
+	"github.com/phpsessd/phpsessd/handlers"
 	"github.com/phpsessd/phpsessd/protocol"
 )
 
@@ -28,9 +30,9 @@ func waitGoroutines(t *testing.T, base int) {
 	}
 }
 
-// Shutdown closes idle connections, lets a command in flight finish (a
-// lock wait that the shutdown itself unblocks by closing the holder) and
-// leaves no goroutine behind.
+// Shutdown closes idle connections and lets requests under way finish: a
+// locked READ waiting in flight is granted once the holder WRITEs during the
+// shutdown, and then writes too; nothing is left behind.
 func TestGracefulShutdown(t *testing.T) {
 	base := runtime.NumGoroutine()
 	eng := newEngine(t)
@@ -54,11 +56,11 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := do(t, holder, "CREATEID").Text()
-	session(t, do(t, holder, "READ", id, "MODE", "locked", "FORMAT", "php"), "locked")
+	_, v := session(t, do(t, holder, "READ", id, "MODE", "locked", "FORMAT", "php"), "locked")
 	got := make(chan error, 1)
 	go func() {
 		rep, err := waiter.Do(ctx, "READ", id, "MODE", "locked", "FORMAT", "php", "WAIT", 10000)
-		if err == nil && (len(rep.Array) != 3 || rep.Array[2].Text() != "locked") {
+		if err == nil && (len(rep.Array) != 3 || rep.Array[2].Text() != "locked" || rep.Array[0].Text() != "a|i:1;") {
 			err = errors.New("bad reply " + rep.String())
 		}
 		got <- err
@@ -68,14 +70,19 @@ func TestGracefulShutdown(t *testing.T) {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	start := time.Now()
-	if err := srv.Shutdown(sctx); err != nil {
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+	waitClosed(t, idle)
+	writeReply(t, do(t, holder, "WRITE", id, "a|i:1;", "BASE", v), "written")
+	if err := <-got; err != nil {
+		t.Fatalf("in-flight locked READ: %v", err)
+	}
+	writeReply(t, do(t, waiter, "WRITE", id, "a|i:2;"), "written")
+	if err := <-shut; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("shutdown took %v", d)
-	}
-	if err := <-got; err != nil {
-		t.Fatalf("in-flight locked READ: %v", err)
 	}
 	for _, c := range []*protocol.Client{holder, waiter, idle} {
 		if _, err := c.Do(ctx5(t), "PING"); err == nil {
@@ -88,6 +95,104 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if err := eng.Close(); err != nil {
 		t.Fatalf("engine close: %v", err)
+	}
+	waitGoroutines(t, base)
+}
+
+// waitClosed waits until the server has closed c: a read sees EOF.
+func waitClosed(t *testing.T, c *protocol.Client) {
+	t.Helper()
+	nc := c.Conn()
+	nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	var b [1]byte
+	if _, err := nc.Read(b[:]); !errors.Is(err, io.EOF) {
+		t.Fatalf("connection not closed by the server: %v", err)
+	}
+	nc.SetReadDeadline(time.Time{})
+}
+
+// A request that READ before the shutdown may still WRITE (and it is
+// stored), while new READs get -SHUTDOWN, idle connections close at once,
+// and Shutdown returns as soon as the last request wrote, long before its
+// timeout.
+func TestShutdownWaitsForPendingWrite(t *testing.T) {
+	base := runtime.NumGoroutine()
+	st, err := handlers.Open(context.Background(), "memory://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecfg := engine.NewConfig(st)
+	ecfg.Logger = testLogger(t)
+	eng, err := engine.New(ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	sock := shortTempDir(t) + "/w.sock"
+	srv, err := New(Config{Engine: eng, Listen: []string{"unix://" + sock}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	ctx := context.Background()
+	var a, b, c *protocol.Client
+	for _, p := range []**protocol.Client{&a, &b, &c} {
+		if *p, err = protocol.Dial(ctx, "unix://"+sock); err != nil {
+			t.Fatal(err)
+		}
+		defer (*p).Close()
+	}
+	idA := do(t, a, "CREATEID").Text()
+	idB := do(t, b, "CREATEID").Text()
+	_, va := session(t, do(t, a, "READ", idA, "FORMAT", "php"), "optimistic")
+	session(t, do(t, b, "READ", idB, "FORMAT", "php"), "optimistic")
+	wantSimple(t, do(t, c, "PING"), "PONG")
+
+	const timeout = 10 * time.Second
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+
+	waitClosed(t, c)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("idle connection closed after %v", d)
+	}
+	// B's request is still open, but it cannot start another one.
+	doErr(t, b, "SHUTDOWN", "READ", "x"+idB, "FORMAT", "php")
+	doErr(t, b, "SHUTDOWN", "LOCK", "x"+idB)
+	// Upgrading the request's own session is part of finishing it.
+	session(t, do(t, b, "LOCK", idB, "FORMAT", "php"), "locked")
+	wantSimple(t, do(t, b, "CLOSE", idB), "OK")
+	waitClosed(t, b)
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) while A still owed its WRITE", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	writeReply(t, do(t, a, "WRITE", idA, "k|s:4:\"late\";", "BASE", va, "FORMAT", "php"), "written")
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(timeout / 2):
+		t.Fatal("Shutdown still waiting after the last WRITE")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("shutdown took %v, timeout %v", d, timeout)
+	}
+	waitClosed(t, a)
+	rec, err := st.Load(ctx, idA)
+	if err != nil || string(rec.Data) != `k|s:4:"late";` {
+		t.Fatalf("stored %q, %v; want the WRITE made during shutdown", rec.Data, err)
+	}
+	if err := eng.Close(); err != nil {
+		t.Fatalf("engine close: %v", err)
+	}
+	for _, p := range []*protocol.Client{a, b, c} {
+		p.Close()
 	}
 	waitGoroutines(t, base)
 }
@@ -154,4 +259,48 @@ func TestIdleTimeout(t *testing.T) {
 	if _, err := c.Do(ctx5(t), "PING"); err == nil {
 		t.Fatal("idle connection not closed")
 	}
+}
+
+// session_regenerate_id during the shutdown: the request goes on under the
+// new id, and its WRITE there ends it.
+func TestShutdownFollowsRegenerate(t *testing.T) {
+	eng := newEngine(t)
+	sock := shortTempDir(t) + "/r.sock"
+	srv, err := New(Config{Engine: eng, Listen: []string{"unix://" + sock}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	ctx := context.Background()
+	a, err := protocol.Dial(ctx, "unix://"+sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	id := do(t, a, "CREATEID").Text()
+	session(t, do(t, a, "READ", id, "FORMAT", "php"), "optimistic")
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+	for !srv.ShuttingDown() {
+		time.Sleep(time.Millisecond)
+	}
+	newID := do(t, a, "REGENERATE", id).Text()
+	// The old id is no longer what keeps the connection open.
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) before the regenerated session was written", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	writeReply(t, do(t, a, "WRITE", newID, "r|i:1;", "FORMAT", "php"), "written")
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown still waiting after the WRITE under the new id")
+	}
+	waitClosed(t, a)
 }

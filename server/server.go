@@ -320,13 +320,18 @@ func (s *Server) dropConn(c *conn) {
 // ShuttingDown reports whether Shutdown has begun.
 func (s *Server) ShuttingDown() bool { return s.shutting.Load() }
 
-// Shutdown stops accepting, lets commands in flight finish, closes every
-// connection (which releases its locks in the engine) and returns when all
-// connection goroutines are gone. When ctx ends first, in-flight commands
-// are cancelled (lock waits end with -SHUTDOWN) and connections are closed
-// by force; Shutdown then returns ctx's error. The engine is not closed:
-// its owner closes it after Shutdown, so the store is flushed only once no
-// connection can write any more.
+// Shutdown stops accepting at once and lets the PHP requests under way
+// finish: a connection that READ or LOCKed a session and has not yet sent
+// WRITE or CLOSE for it stays open until it has (its other commands are
+// served as usual), while a READ or LOCK arriving on any connection gets
+// -SHUTDOWN. Commands in flight finish; connections with nothing pending
+// are closed as soon as they are idle, which releases their locks in the
+// engine. Shutdown returns when all connection goroutines are gone. When
+// ctx ends first, in-flight commands are cancelled (lock waits end with
+// -SHUTDOWN) and connections are closed by force; Shutdown then returns
+// ctx's error. The engine is not closed: its owner closes it after
+// Shutdown, so the store is flushed only once no connection can write any
+// more.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	first := s.shutting.CompareAndSwap(false, true)
@@ -338,8 +343,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.acceptWG.Wait()
 
-	// Wake connections idling in a read; busy ones notice the flag once
-	// their current command is answered.
+	// Wake connections idling in a read with nothing pending; busy ones
+	// notice the flag once their current command is answered, and the
+	// others once their request has written its session.
 	s.mu.Lock()
 	for c := range s.conns {
 		c.interruptIdle()

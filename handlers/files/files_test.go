@@ -109,8 +109,17 @@ func TestLayoutAndMode(t *testing.T) {
 	if len(entries) != 1 {
 		t.Fatalf("temp files left behind: %v", entries)
 	}
-	if _, err := os.Stat(filepath.Join(s.Dir(), metaDir, id)); err != nil {
-		t.Fatalf("no sidecar: %v", err)
+	// The record travels on the file itself: no sidecar file is written.
+	if _, err := os.Stat(filepath.Join(s.Dir(), metaDir, id)); !os.IsNotExist(err) {
+		t.Fatalf("sidecar file written although the filesystem takes attributes: %v", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if sc, src := s.readMeta(f, id); src != metaXattr || sc == nil || string(sc.Meta) != "m" {
+		t.Fatalf("record = %+v from %d, want meta \"m\" in the attribute", sc, src)
 	}
 }
 
@@ -206,10 +215,11 @@ func TestSweepOrphansAndTemps(t *testing.T) {
 			t.Errorf("%s survived Sweep", gone)
 		}
 	}
-	for _, kept := range []string{filepath.Join(s.Dir(), "sess_misplaced"), filepath.Join(s.Dir(), metaDir, "xlive")} {
-		if _, err := os.Stat(kept); err != nil {
-			t.Errorf("%s removed by Sweep: %v", kept, err)
-		}
+	if _, err := os.Stat(filepath.Join(s.Dir(), "sess_misplaced")); err != nil {
+		t.Errorf("sess_misplaced removed by Sweep: %v", err)
+	}
+	if rec, err := s.Load(ctx, "xlive"); err != nil || !rec.Expires.IsZero() {
+		t.Errorf("xlive after Sweep: %+v, %v; want alive, never expiring", rec, err)
 	}
 }
 

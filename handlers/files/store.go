@@ -8,12 +8,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -60,7 +62,19 @@ type Store struct {
 
 	locks  idLocks
 	closed atomic.Bool
+	// noXattr is set once the filesystem refused the metadata attribute;
+	// records then go to sidecar files.
+	noXattr atomic.Bool
 }
+
+// tmpSeq numbers temp files; with the pid in the name it makes every name
+// this process picks unique, so creating one is a single open(O_EXCL)
+// instead of a loop over random names. It is shared by all stores of the
+// process because two of them may use one directory.
+var (
+	tmpSeq atomic.Uint64
+	tmpPID = strconv.Itoa(os.Getpid())
+)
 
 // New opens a files store, creating its directory if needed.
 func New(o Options) (*Store, error) {
@@ -142,19 +156,61 @@ func (s *Store) sessPath(id string) string {
 
 func (s *Store) sidePath(id string) string { return filepath.Join(s.meta, id) }
 
-// version is the content hash; 0 is reserved for "absent".
-func version(data []byte) uint64 {
-	h := fnv.New64a()
-	h.Write(data)
-	if v := h.Sum64(); v != 0 {
-		return v
+// FNV-1a, 64 bit, written out so that hashing a buffer or a stream costs
+// no allocation.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvAdd(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime
 	}
-	return 1
+	return h
+}
+
+// fnvVersion maps a hash onto a version; 0 is reserved for "absent".
+func fnvVersion(h uint64) uint64 {
+	if h == 0 {
+		return 1
+	}
+	return h
+}
+
+// version is the content hash of data.
+func version(data []byte) uint64 { return fnvVersion(fnvAdd(fnvOffset, data)) }
+
+// readBufs holds the buffers a compare-and-swap hashes the current file
+// with; that data is never handed out, so it need not be kept.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// hashFile is version() of f's content from the current offset on.
+func hashFile(f *os.File) (uint64, error) {
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	h := uint64(fnvOffset)
+	for {
+		n, err := f.Read(*bp)
+		h = fnvAdd(h, (*bp)[:n])
+		if err == io.EOF {
+			return fnvVersion(h), nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 }
 
 // sidecar is what PHP's file format has no room for. It describes the data
 // file it was written with (mtime, size, hash): when PHP later touches or
-// rewrites the file, the mismatch tells which parts still apply.
+// rewrites the file, the mismatch tells which parts still apply. It is
+// stored as an extended attribute of the session file (set on the temp
+// file before the rename, so data and record are published together), or,
+// where the filesystem has no user attributes or the record is too large
+// for them, in the sidecar file .phpsessd/<id>. A session needs no record
+// at all when its meta is empty and it expires: expiry is then mtime + TTL.
 type sidecar struct {
 	Expires int64  `msgpack:"e"` // unix ns; 0 never
 	Mtime   int64  `msgpack:"m"` // data file mtime (ns) as written
@@ -163,16 +219,81 @@ type sidecar struct {
 	Meta    []byte `msgpack:"x,omitempty"`
 }
 
-func (s *Store) readSidecar(id string) *sidecar {
-	b, err := os.ReadFile(s.sidePath(id))
-	if err != nil {
-		return nil
-	}
+// metaSource says where a session's record was found, so that a write
+// knows which stale copy it has to clear.
+type metaSource uint8
+
+const (
+	metaNone metaSource = iota
+	metaXattr
+	metaFile
+)
+
+func decodeSidecar(b []byte) *sidecar {
 	var sc sidecar
 	if msgpack.Unmarshal(b, &sc) != nil {
 		return nil // unreadable: behave as for a session PHP wrote
 	}
 	return &sc
+}
+
+// needsRecord reports whether a session must carry a record: without one,
+// meta reads as empty and expiry as mtime + TTL.
+func needsRecord(meta []byte, expires time.Time) bool {
+	return len(meta) > 0 || expires.IsZero()
+}
+
+// readSidecar reads .phpsessd/<id>; exists is true when the file is there,
+// readable or not.
+func (s *Store) readSidecar(id string) (sc *sidecar, exists bool) {
+	b, err := os.ReadFile(s.sidePath(id))
+	if err != nil {
+		return nil, false
+	}
+	return decodeSidecar(b), true
+}
+
+// getRecord reads the attribute through get, growing the buffer when the
+// record is larger than the usual few dozen bytes.
+func getRecord(get func([]byte) (int, error)) ([]byte, error) {
+	buf := make([]byte, 256)
+	n, err := get(buf)
+	if xattrTooBig(err) {
+		if n, err = get(nil); err == nil {
+			buf = make([]byte, n)
+			n, err = get(buf)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// readMeta returns the record of the session file f (whose flock the caller
+// holds): its attribute, else its sidecar file.
+func (s *Store) readMeta(f *os.File, id string) (*sidecar, metaSource) {
+	if !s.noXattr.Load() {
+		if b, err := getRecord(func(buf []byte) (int, error) { return fgetxattr(f, buf) }); err == nil {
+			return decodeSidecar(b), metaXattr
+		}
+	}
+	if sc, ok := s.readSidecar(id); ok {
+		return sc, metaFile
+	}
+	return nil, metaNone
+}
+
+// readMetaPath is readMeta for Scan and Sweep, which hold no descriptor.
+func (s *Store) readMetaPath(id string) *sidecar {
+	if !s.noXattr.Load() {
+		path := s.sessPath(id)
+		if b, err := getRecord(func(buf []byte) (int, error) { return lgetxattr(path, buf) }); err == nil {
+			return decodeSidecar(b)
+		}
+	}
+	sc, _ := s.readSidecar(id)
+	return sc
 }
 
 // expiry applies the rule shared by Load, Scan and Sweep: the sidecar's
@@ -271,9 +392,9 @@ func (s *Store) Load(ctx context.Context, id string) (handlers.Record, error) {
 	if err != nil {
 		return handlers.Record{}, unavailable("load", id, err)
 	}
-	// Read the sidecar while the lock is held: writers replace it under
-	// the same lock, so both belong to one write.
-	sc := s.readSidecar(id)
+	// Read the record while the lock is held: writers replace a sidecar
+	// file under the same lock, so both belong to one write.
+	sc, _ := s.readMeta(f, id)
 	exp := s.expiry(fi, sc)
 	if expired(exp, time.Now().UnixNano()) {
 		return handlers.Record{}, handlers.ErrNotFound
@@ -313,7 +434,7 @@ func (s *Store) Save(ctx context.Context, id string, rec handlers.Record, expect
 			if expect != 0 {
 				return 0, handlers.ErrVersionMismatch
 			}
-			ok, err := s.write(ctx, id, rec, v, true)
+			ok, err := s.write(ctx, id, rec, v, true, metaNone)
 			if err != nil {
 				return 0, s.wrapErr(ctx, "save", id, err)
 			}
@@ -334,16 +455,17 @@ func (s *Store) Save(ctx context.Context, id string, rec handlers.Record, expect
 
 // saveLocked is the compare-and-swap on an existing file whose flock we hold.
 func (s *Store) saveLocked(ctx context.Context, id string, f *os.File, fi fs.FileInfo, rec handlers.Record, v, expect uint64) (uint64, error) {
-	cur, err := readAll(f, fi.Size())
+	cur, err := hashFile(f)
 	if err != nil {
 		return 0, unavailable("save", id, err)
 	}
-	live := !expired(s.expiry(fi, s.readSidecar(id)), time.Now().UnixNano())
+	sc, src := s.readMeta(f, id)
+	live := !expired(s.expiry(fi, sc), time.Now().UnixNano())
 	switch {
-	case live && version(cur) != expect, !live && expect != 0:
+	case live && cur != expect, !live && expect != 0:
 		return 0, handlers.ErrVersionMismatch
 	}
-	if _, err := s.write(ctx, id, rec, v, false); err != nil {
+	if _, err := s.write(ctx, id, rec, v, false, src); err != nil {
 		return 0, s.wrapErr(ctx, "save", id, err)
 	}
 	return v, nil
@@ -363,24 +485,26 @@ func (s *Store) mtimeFor(expires time.Time, now time.Time) time.Time {
 // in the same directory, then renamed over sess_<id>, or, for a session
 // that does not exist yet (create), hard-linked to the name so that a file
 // another process created meanwhile is never overwritten (ok false). The
-// new inode is flocked before it becomes visible, so a reader opening it
-// waits until the sidecar matches it too.
-func (s *Store) write(ctx context.Context, id string, rec handlers.Record, v uint64, create bool) (ok bool, err error) {
+// record, when the session needs one, is set on the temp file as an
+// attribute, so it is published by the same rename; a sidecar file is only
+// written where attributes are unavailable. The new inode is flocked before
+// it becomes visible, so a reader opening it waits until any sidecar file
+// matches it too. had is where the replaced file's record was found.
+func (s *Store) write(ctx context.Context, id string, rec handlers.Record, v uint64, create bool, had metaSource) (ok bool, err error) {
 	path := s.sessPath(id)
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, tmpPrefix+"*")
+	tmp, tmpName, err := s.createTemp(dir)
 	if errors.Is(err, fs.ErrNotExist) && s.depth > 0 {
 		// PHP wants depth directories made by hand (mod_files.sh); we
 		// make them on first use, with the search bits PHP needs.
 		if err := os.MkdirAll(dir, s.dirMode); err != nil {
 			return false, err
 		}
-		tmp, err = os.CreateTemp(dir, tmpPrefix+"*")
+		tmp, tmpName, err = s.createTemp(dir)
 	}
 	if err != nil {
 		return false, err
 	}
-	tmpName := tmp.Name()
 	published := false
 	defer func() {
 		tmp.Close() // releases the flock on the new inode
@@ -393,24 +517,44 @@ func (s *Store) write(ctx context.Context, id string, rec handlers.Record, v uin
 	} else if !locked {
 		return false, fmt.Errorf("lock new file %s: held by someone else", tmpName)
 	}
+	// The umask may have narrowed the mode open applied.
 	if err := tmp.Chmod(s.mode); err != nil {
 		return false, err
 	}
 	if _, err := tmp.Write(rec.Data); err != nil {
 		return false, err
 	}
-	if s.fsync {
-		if err := tmp.Sync(); err != nil {
-			return false, err
-		}
-	}
 	now := time.Now()
 	if err := os.Chtimes(tmpName, now, s.mtimeFor(rec.Expires, now)); err != nil {
 		return false, err
 	}
-	fi, err := tmp.Stat()
-	if err != nil {
-		return false, err
+	var sideFile []byte // record that goes to a sidecar file after publishing
+	if needsRecord(rec.Meta, rec.Expires) {
+		// The record names the mtime as the filesystem stored it, which may
+		// be coarser than what was asked for.
+		fi, err := tmp.Stat()
+		if err != nil {
+			return false, err
+		}
+		b, err := msgpack.Marshal(&sidecar{
+			Expires: expiresNano(rec.Expires),
+			Mtime:   fi.ModTime().UnixNano(),
+			Size:    fi.Size(),
+			Hash:    v,
+			Meta:    rec.Meta,
+		})
+		if err != nil {
+			return false, fmt.Errorf("encode record: %w", err)
+		}
+		if sideFile, err = s.setRecord(tmp, b); err != nil {
+			return false, err
+		}
+	}
+	if s.fsync {
+		// After the attribute and the mtime, so the flush covers them too.
+		if err := tmp.Sync(); err != nil {
+			return false, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return false, err // last point where giving up leaves the session untouched
@@ -435,17 +579,53 @@ func (s *Store) write(ctx context.Context, id string, rec handlers.Record, v uin
 	if s.fsync {
 		syncDir(dir)
 	}
-	// A failure here is reported although the data is already in place:
-	// saying "saved" would silently drop meta, and a caller that retries
-	// simply finds its own bytes on the next read.
-	err = s.writeSidecar(id, &sidecar{
-		Expires: expiresNano(rec.Expires),
-		Mtime:   fi.ModTime().UnixNano(),
-		Size:    fi.Size(),
-		Hash:    v,
-		Meta:    rec.Meta,
-	})
-	return true, err
+	switch {
+	case sideFile != nil:
+		// A failure here is reported although the data is already in
+		// place: saying "saved" would silently drop meta, and a caller
+		// that retries simply finds its own bytes on the next read.
+		return true, s.writeSidecar(id, sideFile)
+	case had == metaFile || create:
+		// A sidecar file of the replaced file (or, for a new session, one
+		// left behind when PHP's gc removed the previous one) would
+		// otherwise be read as this file's record.
+		s.removeSidecar(id)
+	}
+	return true, nil
+}
+
+// setRecord stores the encoded record b as f's attribute. When the
+// filesystem cannot hold it, it returns b for a sidecar file instead.
+func (s *Store) setRecord(f *os.File, b []byte) (sideFile []byte, err error) {
+	if s.noXattr.Load() {
+		return b, nil
+	}
+	err = fsetxattr(f, b)
+	switch {
+	case err == nil:
+		return nil, nil
+	case xattrUnsupported(err):
+		s.noXattr.Store(true)
+		return b, nil
+	case xattrTooBig(err):
+		return b, nil
+	default:
+		return nil, fmt.Errorf("set record attribute: %w", err)
+	}
+}
+
+// createTemp creates a new, empty temp file in dir.
+func (s *Store) createTemp(dir string) (*os.File, string, error) {
+	for i := 0; ; i++ {
+		name := dir + string(filepath.Separator) + tmpPrefix + tmpPID + "-" + strconv.FormatUint(tmpSeq.Add(1), 10)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, s.mode)
+		// An earlier process with our pid may have left this name behind
+		// (it crashed between create and rename): take the next number.
+		if errors.Is(err, fs.ErrExist) && i < maxRetries {
+			continue
+		}
+		return f, name, err
+	}
 }
 
 func expiresNano(t time.Time) int64 {
@@ -465,25 +645,21 @@ func syncDir(dir string) {
 	}
 }
 
-func (s *Store) writeSidecar(id string, sc *sidecar) error {
-	b, err := msgpack.Marshal(sc)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(s.meta, tmpPrefix+"*")
+// writeSidecar replaces .phpsessd/<id> with the encoded record b.
+func (s *Store) writeSidecar(id string, b []byte) error {
+	tmp, name, err := s.createTemp(s.meta)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			return err
+			return fmt.Errorf("sidecar: %w", err)
 		}
 		// Someone removed .phpsessd (a cleanup script): recreate it.
 		if err := os.MkdirAll(s.meta, 0o700); err != nil {
-			return err
+			return fmt.Errorf("sidecar: %w", err)
 		}
-		if tmp, err = os.CreateTemp(s.meta, tmpPrefix+"*"); err != nil {
-			return err
+		if tmp, name, err = s.createTemp(s.meta); err != nil {
+			return fmt.Errorf("sidecar: %w", err)
 		}
 	}
-	name := tmp.Name()
 	_, err = tmp.Write(b)
 	if err == nil && s.fsync {
 		err = tmp.Sync()
@@ -523,28 +699,53 @@ func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 		return s.wrapErr(ctx, "touch", id, err)
 	}
 	defer f.Close()
-	data, err := readAll(f, fi.Size())
-	if err != nil {
-		return unavailable("touch", id, err)
-	}
-	sc := s.readSidecar(id)
+	sc, src := s.readMeta(f, id)
 	now := time.Now()
 	if expired(s.expiry(fi, sc), now.UnixNano()) {
 		return handlers.ErrNotFound
 	}
-	v := version(data)
 	var meta []byte
-	if sc != nil && sc.Hash == v {
-		meta = sc.Meta
+	var v uint64
+	if sc != nil {
+		// Meta only applies to the bytes it was written with; without a
+		// record there is no meta to keep and no need to hash.
+		if v, err = hashFile(f); err != nil {
+			return unavailable("touch", id, err)
+		}
+		if sc.Hash == v {
+			meta = sc.Meta
+		}
 	}
 	path := s.sessPath(id)
 	if err := os.Chtimes(path, now, s.mtimeFor(expires, now)); err != nil {
 		return unavailable("touch", id, err)
 	}
-	if fi, err = f.Stat(); err != nil {
+	if err := s.touchRecord(f, id, src, meta, expires, v); err != nil {
 		return unavailable("touch", id, err)
 	}
-	err = s.writeSidecar(id, &sidecar{
+	return nil
+}
+
+// touchRecord brings the record of the file f, found at src, in line with
+// a new mtime: rewritten when the session still needs one, else removed so
+// that a stale "never" or meta cannot apply.
+func (s *Store) touchRecord(f *os.File, id string, src metaSource, meta []byte, expires time.Time, v uint64) error {
+	if !needsRecord(meta, expires) {
+		switch src {
+		case metaXattr:
+			if err := fremovexattr(f); err != nil && !xattrAbsent(err) {
+				return fmt.Errorf("remove record attribute: %w", err)
+			}
+		case metaFile:
+			s.removeSidecar(id)
+		}
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	b, err := msgpack.Marshal(&sidecar{
 		Expires: expiresNano(expires),
 		Mtime:   fi.ModTime().UnixNano(),
 		Size:    fi.Size(),
@@ -552,7 +753,24 @@ func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 		Meta:    meta,
 	})
 	if err != nil {
-		return unavailable("touch", id, err)
+		return fmt.Errorf("encode record: %w", err)
+	}
+	sideFile, err := s.setRecord(f, b)
+	if err != nil {
+		return err
+	}
+	if sideFile != nil {
+		if src == metaXattr {
+			// The attribute was there but the new record does not fit:
+			// the sidecar file takes over, so the old one must go.
+			if err := fremovexattr(f); err != nil && !xattrAbsent(err) {
+				return fmt.Errorf("remove record attribute: %w", err)
+			}
+		}
+		return s.writeSidecar(id, sideFile)
+	}
+	if src == metaFile {
+		s.removeSidecar(id)
 	}
 	return nil
 }
@@ -576,11 +794,15 @@ func (s *Store) Delete(ctx context.Context, id string) (bool, error) {
 		return false, s.wrapErr(ctx, "delete", id, err)
 	}
 	defer f.Close()
-	live := !expired(s.expiry(fi, s.readSidecar(id)), time.Now().UnixNano())
+	sc, src := s.readMeta(f, id)
+	live := !expired(s.expiry(fi, sc), time.Now().UnixNano())
 	if err := os.Remove(s.sessPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, unavailable("delete", id, err)
 	}
-	s.removeSidecar(id)
+	// An attribute goes with the inode; only a sidecar file is left over.
+	if src == metaFile {
+		s.removeSidecar(id)
+	}
 	return live, nil
 }
 
@@ -655,7 +877,7 @@ func (s *Store) Scan(ctx context.Context, fn func(id string, expires time.Time) 
 	}
 	now := time.Now().UnixNano()
 	err := s.walk(ctx, false, time.Time{}, func(id string, fi fs.FileInfo) error {
-		exp := s.expiry(fi, s.readSidecar(id))
+		exp := s.expiry(fi, s.readMetaPath(id))
 		if expired(exp, now) {
 			return nil
 		}
@@ -686,7 +908,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	nowN := now.UnixNano()
 	removed := 0
 	err := s.walk(ctx, true, time.Now(), func(id string, fi fs.FileInfo) error {
-		if !expired(s.expiry(fi, s.readSidecar(id)), nowN) {
+		if !expired(s.expiry(fi, s.readMetaPath(id)), nowN) {
 			return nil
 		}
 		ok, err := s.sweepOne(id, nowN)
@@ -726,7 +948,8 @@ func (s *Store) sweepOne(id string, now int64) (bool, error) {
 	if err != nil || !os.SameFile(fi, cur) {
 		return false, nil // replaced meanwhile: alive
 	}
-	if !expired(s.expiry(fi, s.readSidecar(id)), now) {
+	sc, _ := s.readMeta(f, id)
+	if !expired(s.expiry(fi, sc), now) {
 		return false, nil
 	}
 	if err := os.Remove(s.sessPath(id)); err != nil {
