@@ -65,6 +65,7 @@ func (c *conn) authenticate(tok []byte) error {
 	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
 		c.s.stats.authFailures.Add(1)
 		c.s.log.Warn("authentication failed", c.logAttrs()...)
+		c.signal("auth_failure", "", "invalid token")
 		return &replyError{code: "WRONGPASS", msg: "invalid token"}
 	}
 	c.authed = true

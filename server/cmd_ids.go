@@ -24,6 +24,9 @@ func cmdValidate(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
+	if !ok {
+		c.signal("unknown_id", string(args[1]), "no such session (strict mode)")
+	}
 	c.w.WriteInt(boolInt(ok))
 	return nil
 }

@@ -42,6 +42,7 @@ func (c *conn) writeSession(res engine.ReadResult) {
 	c.w.WriteArray(3)
 	c.w.WriteBulk(res.Data)
 	c.w.WriteUint(res.Version)
+	c.granted = string(res.Mode)
 	c.w.WriteSimple(string(res.Mode))
 }
 

@@ -46,6 +46,9 @@ type conn struct {
 	// yet written or closed: a PHP request is working on them, and a
 	// graceful shutdown keeps the connection until its WRITE arrives.
 	pending []string
+
+	// granted is the mode the current READ or LOCK granted, for Observe.
+	granted string
 }
 
 // addPending records that a READ or LOCK handed out a base for id.
@@ -287,15 +290,37 @@ func (c *conn) dispatch(args [][]byte) {
 		return
 	}
 	start := time.Now()
+	code := ""
 	if err := cmd.run(c, args); err != nil {
-		code, msg := c.s.mapError(err)
+		var msg string
+		code, msg = c.s.mapError(err)
 		if code == "ERR" || code == "BACKEND" {
 			c.s.log.Debug("command failed", append(c.logAttrs(), "cmd", cmd.name, "code", code, "err", err)...)
 		}
 		c.replyError(code, msg)
 	}
-	if d := time.Since(start); d > time.Second {
+	d := time.Since(start)
+	if o := c.s.cfg.Observe; o != nil {
+		o(cmd.name, c.granted, d, code)
+		c.granted = ""
+	}
+	if d > time.Second {
 		c.s.log.Debug("slow command", append(c.logAttrs(), "cmd", cmd.name, "took", d)...)
+	}
+}
+
+// source names the peer of this connection for security signals.
+func (c *conn) source() string {
+	if c.l.addr.Network == "unix" {
+		return "unix:" + c.l.addr.Addr
+	}
+	return "tcp:" + c.nc.RemoteAddr().String()
+}
+
+// signal reports a security event when the daemon collects them.
+func (c *conn) signal(kind, id, reason string) {
+	if f := c.s.cfg.Security; f != nil {
+		f(kind, c.source(), id, reason)
 	}
 }
 

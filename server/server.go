@@ -59,6 +59,13 @@ type Config struct {
 	Logger       *slog.Logger
 	// Version is reported by HELLO.
 	Version string
+	// Observe, when set, is called after every command with its name, the
+	// mode a READ or LOCK granted ("" otherwise), its duration and the
+	// error code it answered ("" for success). It feeds metrics.
+	Observe func(cmd, mode string, took time.Duration, code string)
+	// Security, when set, receives security events: failed
+	// authentication and unknown ids refused by VALIDATE.
+	Security func(kind, source, id, reason string)
 }
 
 // Server accepts connections and serves the protocol on them.

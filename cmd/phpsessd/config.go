@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/phpsessd/phpsessd/engine"
+	"github.com/phpsessd/phpsessd/security"
 )
 
 // serveConfig is the resolved configuration of `phpsessd serve`.
@@ -43,6 +44,12 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
+
+	KeysFile         string
+	CompressOver     int64
+	RequireEncrypted bool
+	MetricsListen    string
+	SecurityHook     string
 }
 
 // option is one setting. Every source (defaults, config file, environment,
@@ -166,6 +173,17 @@ func serveOptions() []*option {
 				}
 				return fmt.Errorf("want debug, info, warn or error, got %q", v)
 			}},
+		{name: "keys-file", env: "PHPSESSD_KEYS_FILE", arg: "FILE",
+			help: "encrypt sessions at rest (AES-256-GCM) with the keys in FILE: one id:base64key per line, the first encrypts, all decrypt; $PHPSESSD_KEYS may hold the same entries comma-separated",
+			set:  func(c *serveConfig, v string) error { c.KeysFile = v; return nil }},
+		{name: "compress-over", env: "PHPSESSD_COMPRESS_OVER", arg: "SIZE", def: "0 (off)", help: "zstd-compress stored sessions larger than SIZE",
+			set: func(c *serveConfig, v string) (err error) { c.CompressOver, err = parseSize(v); return }},
+		{name: "require-encrypted", env: "PHPSESSD_REQUIRE_ENCRYPTED", isBool: true, def: "false", help: "refuse to load sessions that are not encrypted (once every session was resealed)",
+			set: func(c *serveConfig, v string) (err error) { c.RequireEncrypted, err = parseBool(v); return }},
+		{name: "metrics-listen", env: "PHPSESSD_METRICS_LISTEN", arg: "HOST:PORT", help: "serve Prometheus /metrics and /healthz over HTTP, e.g. 127.0.0.1:9464",
+			set: func(c *serveConfig, v string) error { c.MetricsListen = v; return nil }},
+		{name: "security-hook", env: "PHPSESSD_SECURITY_HOOK", arg: "URL|CMD", help: "send security events (JSON) to a loopback http(s) URL, or to an absolute command path on stdin",
+			set: func(c *serveConfig, v string) error { c.SecurityHook = v; return security.ValidateHook(v) }},
 		{name: "log-format", env: "PHPSESSD_LOG_FORMAT", arg: "FORMAT", def: "text", help: "text or json",
 			set: func(c *serveConfig, v string) error {
 				switch strings.ToLower(v) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,7 +19,10 @@ import (
 	"github.com/phpsessd/phpsessd/handlers/cache"
 	"github.com/phpsessd/phpsessd/handlers/migrating"
 	redisstore "github.com/phpsessd/phpsessd/handlers/redis"
+	"github.com/phpsessd/phpsessd/handlers/sealed"
+	"github.com/phpsessd/phpsessd/metrics"
 	"github.com/phpsessd/phpsessd/protocol"
+	"github.com/phpsessd/phpsessd/security"
 	"github.com/phpsessd/phpsessd/server"
 
 	_ "github.com/phpsessd/phpsessd/handlers/all"
@@ -124,13 +128,30 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 		store = ms
 		storeDesc += fmt.Sprintf(" (falling back to %s until %s)", redactURL(cfg.MigrateFrom), cfg.MigrateUntil.Format(time.RFC3339))
 	}
-	ecfg := engine.NewConfig(store)
-	ecfg.Logger = log
 	// A store shared by several daemons (Redis) brings its own locker so a
 	// lock taken through one daemon excludes requests on all of them.
+	var locker engine.Locker
 	if lp, ok := store.(interface{ EngineLocker() engine.Locker }); ok {
-		ecfg.Locker = lp.EngineLocker()
+		locker = lp.EngineLocker()
 	}
+	// Sealing wraps last, so the checks above still see the raw store.
+	if store, err = sealStore(store, cfg, env.Getenv, log); err != nil {
+		return err
+	}
+	sig, err := security.New(security.Options{Logger: log, Hook: cfg.SecurityHook})
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("security signals: %w", err)
+	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		sig.Close(c)
+	}()
+	ecfg := engine.NewConfig(store)
+	ecfg.Logger = log
+	ecfg.Locker = locker
+	ecfg.OnInvalidID = sig.OnInvalidID
 	ecfg.ModeRules = cfg.ModeRules
 	ecfg.KeyRules = cfg.KeyRules
 	ecfg.Counters = cfg.Counters
@@ -145,7 +166,26 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 		store.Close()
 		return fmt.Errorf("engine: %w", err)
 	}
-	srv, err := server.New(server.Config{
+	// Metrics read the server's counters at scrape time, through a
+	// closure because the server is created after them.
+	var srv *server.Server
+	m, err := metrics.New(metrics.Options{
+		Server:  func() server.AllStats { return srv.Stats() },
+		Store:   store,
+		Signals: sig,
+		Version: version,
+		Logger:  log,
+	})
+	if err != nil {
+		eng.Close()
+		return fmt.Errorf("metrics: %w", err)
+	}
+	defer m.Close()
+	srv, err = server.New(server.Config{
+		Observe: m.ObserveCommand,
+		Security: func(kind, source, id, reason string) {
+			sig.Report(security.Kind(kind), source, id, reason)
+		},
 		Engine:         eng,
 		Listen:         cfg.Listen,
 		Token:          cfg.Token,
@@ -160,6 +200,26 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 	if err != nil {
 		eng.Close()
 		return err
+	}
+	if cfg.MetricsListen != "" {
+		m.SetHealthCheck(func() error {
+			if srv.ShuttingDown() {
+				return errors.New("shutting down")
+			}
+			return nil
+		})
+		hs, err := m.Listen(cfg.MetricsListen)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			eng.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		log.Info("metrics listening", "addr", "http://"+hs.Addr()+"/metrics")
+		defer func() {
+			c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			hs.Shutdown(c)
+		}()
 	}
 	srv.Start()
 	log.Info("phpsessd serving", "listen", strings.Join(srv.Addrs(), ","), "store", storeDesc,
@@ -223,4 +283,27 @@ func redactURL(raw string) string {
 		return "(unparsable store url)"
 	}
 	return u.Redacted()
+}
+
+// sealStore wraps store in encryption and compression when keys or a
+// compression threshold are configured; otherwise it returns store as is.
+func sealStore(store handlers.Store, cfg serveConfig, getenv func(string) string, log *slog.Logger) (handlers.Store, error) {
+	keys, err := sealed.KeysFromEnv(getenv)
+	if err == nil && cfg.KeysFile != "" {
+		keys, err = sealed.LoadKeyFile(cfg.KeysFile)
+	}
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("encryption keys: %w", err)
+	}
+	if len(keys) == 0 && cfg.CompressOver == 0 && !cfg.RequireEncrypted {
+		return store, nil
+	}
+	ss, err := sealed.New(store, sealed.Options{Keys: keys, CompressOver: int(cfg.CompressOver), RequireEncrypted: cfg.RequireEncrypted})
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("sealing: %w", err)
+	}
+	log.Info("sealing sessions", "key", ss.CurrentKeyID(), "keys", len(keys), "compress_over", cfg.CompressOver)
+	return ss, nil
 }
