@@ -101,6 +101,24 @@ type Config struct {
 	// refuses (a hook for alerting or fail2ban-style blocking). It runs on
 	// the request path: keep it fast.
 	OnInvalidID func(id, reason string)
+
+	// SingleSessionRefs are reference patterns ('*' matches any run of
+	// bytes, e.g. "user:*") for which adding a reference to a session
+	// ends every other session carrying it (refs.go).
+	SingleSessionRefs []string
+
+	// Fingerprint binding (fingerprint.go), off unless one of these is set:
+	// a session records hashes of the user agent and/or the IP prefix its
+	// creating request sent, and a READ from another one is refused with
+	// ErrFingerprint. Reads without fingerprint inputs are never refused.
+	FingerprintUA         bool
+	FingerprintIP         bool
+	FingerprintIPv4Prefix int    // bits, default 24
+	FingerprintIPv6Prefix int    // bits, default 64
+	FingerprintKey        []byte // optional HMAC key shared by daemons; makes stored hashes useless without it
+	// OnFingerprintMismatch, if set, is called for every refused read
+	// (for security.Signals). It runs on the request path: keep it fast.
+	OnFingerprintMismatch func(id, reason string)
 }
 
 // Sentinel errors. Errors returned by the engine wrap one of these (or a
@@ -113,6 +131,9 @@ var (
 	ErrTooLarge    = errors.New("session data too large")
 	ErrBadRequest  = errors.New("bad request")
 	ErrClosed      = errors.New("engine closed")
+	// ErrFingerprint: the request's user agent or IP prefix is not the one
+	// the session was created with; nothing of the session was returned.
+	ErrFingerprint = errors.New("session fingerprint mismatch")
 )
 
 // ConflictError is returned (wrapping ErrConflict) when a key under the
@@ -137,6 +158,13 @@ type ReadRequest struct {
 	Method   string
 	Path     string
 	LockWait time.Duration // 0: Config.LockWait
+
+	// Fingerprint inputs (protocol keywords UA and IP). HasUA tells an
+	// empty user agent apart from a client that sends none; IP "" means
+	// none was sent.
+	UA    string
+	HasUA bool
+	IP    string
 }
 
 // ReadResult is what a read hands out.
@@ -231,6 +259,7 @@ type Info struct {
 	Expires    time.Time `json:"expires,omitempty"`
 	AliasOf    string    `json:"alias_of,omitempty"`
 	LockHolder string    `json:"lock_holder,omitempty"`
+	Refs       []string  `json:"refs,omitempty"`
 	Data       any       `json:"data,omitempty"` // decoded JSON view when the format is known
 }
 

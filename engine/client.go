@@ -38,6 +38,9 @@ type clientBase struct {
 	format string
 	mode   Mode
 	ttl    time.Duration
+	// created is the meta a session gets when this request stores it
+	// first (fingerprint binding); zero for existing sessions.
+	created sessionMeta
 }
 
 // NewClient returns the per-connection state: the bases handed out and the
@@ -255,14 +258,24 @@ func (c *Client) Read(ctx context.Context, r ReadRequest) (ReadResult, error) {
 			return ReadResult{}, err
 		}
 	}
+	if err := e.checkFingerprint(r, res); err != nil {
+		if mode == ModeLocked {
+			c.releaseLocks(res.id, r.ID)
+		}
+		return ReadResult{}, err
+	}
 	e.st.reads.Add(1)
+	var created sessionMeta
 	if !res.found {
 		e.st.unknownIDs.Add(1)
+		created = e.newFingerprint(r)
+	} else if len(res.meta.Refs) > 0 {
+		e.refreshRefs(ctx, res.id, res.meta.Refs, time.Now().Add(e.ttl(r.TTL)))
 	}
 	format := effectiveFormat(r.Format, res.meta.Format)
 	c.setBase(r.ID, &clientBase{
 		target: res.id, version: res.rec.Version, exact: true,
-		data: res.rec.Data, format: format, mode: mode, ttl: r.TTL,
+		data: res.rec.Data, format: format, mode: mode, ttl: r.TTL, created: created,
 	})
 	e.bases.put(res.id, res.rec.Version, res.rec.Data, format)
 	return ReadResult{Data: res.rec.Data, Version: res.rec.Version, Mode: mode}, nil
@@ -360,10 +373,15 @@ func (c *Client) Write(ctx context.Context, w WriteRequest) (WriteResult, error)
 		if len(out) > e.cfg.MaxDataSize {
 			return WriteResult{}, fmt.Errorf("write session %s: merged %d bytes, limit %d: %w", w.ID, len(out), e.cfg.MaxDataSize, ErrTooLarge)
 		}
+		meta := res.meta
+		if !res.found && b != nil {
+			meta = b.created
+		}
+		meta = keepMeta(meta, format)
 		rec := handlers.Record{
 			Data:    out,
 			Expires: time.Now().Add(ttl),
-			Meta:    encodeMeta(sessionMeta{Format: format}),
+			Meta:    encodeMeta(meta),
 		}
 		v, err := e.store.Save(ctx, res.id, rec, theirsVersion)
 		if errors.Is(err, handlers.ErrVersionMismatch) {
@@ -374,6 +392,9 @@ func (c *Client) Write(ctx context.Context, w WriteRequest) (WriteResult, error)
 		}
 		if status == StatusMerged {
 			e.st.merges.Add(1)
+		}
+		if len(meta.Refs) > 0 {
+			e.refreshRefs(ctx, res.id, meta.Refs, rec.Expires)
 		}
 		// The stored bytes become this connection's base, so a second
 		// session_start in the same request merges from here. out may

@@ -51,6 +51,9 @@ type Engine struct {
 	sweepDone    chan struct{}
 
 	invalidLog rateLog
+
+	refs  refState // refs.go
+	fpLog rateLog  // fingerprint.go
 }
 
 type counters struct {
@@ -143,6 +146,7 @@ func New(cfg Config) (*Engine, error) {
 		e.shards[i] = make(chan struct{}, 1)
 	}
 	e.invalidLog.every = time.Second
+	e.fpLog.every = time.Second
 	e.startSweeper()
 	return e, nil
 }
@@ -264,6 +268,7 @@ func (e *Engine) Info(ctx context.Context, id string) (Info, error) {
 		info.Format = res.meta.Format
 		info.Expires = res.rec.Expires
 		info.Data = jsonView(res.rec.Data, res.meta.Format)
+		info.Refs = res.meta.Refs
 	}
 	if li, ok := e.locker.(LockInspector); ok {
 		if h, ok := li.Holder(res.id); ok {

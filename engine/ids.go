@@ -32,6 +32,8 @@ func (e *Engine) checkID(id string) error {
 		bad = "empty"
 	case len(id) > e.cfg.MaxIDLength:
 		bad = fmt.Sprintf("longer than %d bytes", e.cfg.MaxIDLength)
+	case IsReservedID(id):
+		bad = "reserved prefix " + reservedIDPrefix
 	default:
 		for i := 0; i < len(id); i++ {
 			if !validIDChar(id[i]) {
@@ -96,6 +98,9 @@ func (e *Engine) CreateID(ctx context.Context, opt IDOptions) (string, error) {
 		id, err := newID(opt)
 		if err != nil {
 			return "", err
+		}
+		if IsReservedID(id) {
+			continue
 		}
 		_, err = e.store.Load(ctx, id)
 		if errors.Is(err, handlers.ErrNotFound) {
@@ -196,8 +201,15 @@ func (c *Client) Regenerate(ctx context.Context, old string, opt IDOptions) (str
 		if expires.IsZero() {
 			expires = time.Now().Add(e.cfg.DefaultTTL)
 		}
+		// References and fingerprint move with the session; the new id is
+		// indexed before it exists so that a KILL never misses it.
+		for _, ref := range res.meta.Refs {
+			if err := e.indexAdd(ctx, ref, newID, expires); err != nil {
+				return "", fmt.Errorf("regenerate %s: index reference %q: %w", old, ref, err)
+			}
+		}
 		v, err := e.store.Save(ctx, newID, handlers.Record{
-			Data: res.rec.Data, Expires: expires, Meta: encodeMeta(sessionMeta{Format: format}),
+			Data: res.rec.Data, Expires: expires, Meta: encodeMeta(keepMeta(res.meta, format)),
 		}, newVersion)
 		if err != nil {
 			if newVersion == 0 && errors.Is(err, handlers.ErrVersionMismatch) {

@@ -18,6 +18,24 @@ type sessionMeta struct {
 	// Alias, when set, makes the record a regenerate alias: the session
 	// lives under this id and the record carries no data.
 	Alias string `msgpack:"a,omitempty"`
+	// Refs are the session's references (refs.go); each one also has an
+	// index record that lists this session.
+	Refs []string `msgpack:"r,omitempty"`
+	// Fingerprint binding (fingerprint.go): a random salt and keyed hashes
+	// of the creator's user agent and IP prefix, never the raw values.
+	FPSalt []byte `msgpack:"fs,omitempty"`
+	FPUA   []byte `msgpack:"fu,omitempty"`
+	FPIP   []byte `msgpack:"fi,omitempty"`
+}
+
+// keepMeta is the meta a save of session data stores: what the session had
+// (references, fingerprint) with the format the save decided on. Saves
+// used to rebuild meta from the format alone, which would drop references.
+func keepMeta(old sessionMeta, format string) sessionMeta {
+	m := old
+	m.Alias = ""
+	m.Format = format
+	return m
 }
 
 func encodeMeta(m sessionMeta) []byte {

@@ -73,7 +73,7 @@ func (c *Client) Op(ctx context.Context, r OpRequest) (OpResult, error) {
 			ttl = b.ttl
 		}
 		v, err := e.store.Save(ctx, res.id, handlers.Record{
-			Data: out, Expires: time.Now().Add(e.ttl(ttl)), Meta: encodeMeta(sessionMeta{Format: format}),
+			Data: out, Expires: time.Now().Add(e.ttl(ttl)), Meta: encodeMeta(keepMeta(res.meta, format)),
 		}, res.rec.Version)
 		if errors.Is(err, handlers.ErrVersionMismatch) {
 			continue

@@ -1,13 +1,15 @@
 package server
 
 import (
+	"errors"
+
 	"github.com/phpsessd/phpsessd/engine"
 )
 
-// READ <id> [MODE m] [FORMAT f] [TTL s] [METHOD m] [PATH p] [WAIT ms]
+// READ <id> [MODE m] [FORMAT f] [TTL s] [METHOD m] [PATH p] [WAIT ms] [UA ua] [IP addr]
 // → *3 $data :version +mode
 func cmdRead(c *conn, args [][]byte) error {
-	kw, err := parseKeywords(args[2:], "MODE", "FORMAT", "TTL", "METHOD", "PATH", "WAIT")
+	kw, err := parseKeywords(args[2:], "MODE", "FORMAT", "TTL", "METHOD", "PATH", "WAIT", "UA", "IP")
 	if err != nil {
 		return err
 	}
@@ -16,6 +18,10 @@ func cmdRead(c *conn, args [][]byte) error {
 		Format: kw.format(),
 		Method: kw.str("METHOD"),
 		Path:   kw.str("PATH"),
+		IP:     kw.str("IP"),
+	}
+	if ua, ok := kw.get("UA"); ok {
+		req.UA, req.HasUA = string(ua), true
 	}
 	if v, ok := kw.get("MODE"); ok {
 		if req.Mode, err = parseMode(v); err != nil {
@@ -30,6 +36,10 @@ func cmdRead(c *conn, args [][]byte) error {
 	}
 	res, err := c.client.Read(c.s.base, req)
 	if err != nil {
+		var fe *engine.FingerprintError
+		if errors.As(err, &fe) {
+			c.signal("fingerprint_mismatch", req.ID, fe.Reason)
+		}
 		return err
 	}
 	c.addPending(req.ID)

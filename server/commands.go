@@ -43,7 +43,7 @@ func commandTable() map[string]*command {
 		{name: "STATS", usage: "STATS", minArgs: 1, maxArgs: 1, run: cmdStats},
 
 		// cmd_session.go: PHP's save handler callbacks
-		{name: "READ", usage: "READ <id> [MODE m] [FORMAT f] [TTL s] [METHOD m] [PATH p] [WAIT ms]", minArgs: 2, maxArgs: 14, opens: true, run: cmdRead},
+		{name: "READ", usage: "READ <id> [MODE m] [FORMAT f] [TTL s] [METHOD m] [PATH p] [WAIT ms] [UA ua] [IP addr]", minArgs: 2, maxArgs: 18, opens: true, run: cmdRead},
 		{name: "WRITE", usage: "WRITE <id> <data> [BASE v] [FORMAT f] [TTL s]", minArgs: 3, maxArgs: 9, run: cmdWrite},
 		{name: "CLOSE", usage: "CLOSE <id>", minArgs: 2, maxArgs: 2, run: cmdClose},
 		{name: "DESTROY", usage: "DESTROY <id>", minArgs: 2, maxArgs: 2, run: cmdDestroy},
@@ -62,6 +62,10 @@ func commandTable() map[string]*command {
 		{name: "PUSH", usage: "PUSH <id> <key> <serialized value> [FORMAT f] [TTL s]", minArgs: 4, maxArgs: 8, run: cmdPush},
 		{name: "SET", usage: "SET <id> <key> <serialized value> [FORMAT f] [TTL s]", minArgs: 4, maxArgs: 8, run: cmdSet},
 		{name: "UNSET", usage: "UNSET <id> <key> [FORMAT f] [TTL s]", minArgs: 3, maxArgs: 7, run: cmdUnset},
+
+		// cmd_refs.go: session references and the admin listing
+		{name: "REF", usage: "REF ADD <id> <ref> [EXCLUSIVE] | REF DEL <id> <ref> | REF LIST <ref> | REF KILL <ref>", minArgs: 3, maxArgs: 5, run: cmdRef},
+		{name: "LIST", usage: "LIST [LIMIT n] [CURSOR c]", minArgs: 1, maxArgs: 5, run: cmdList},
 	}
 	t := make(map[string]*command, len(list))
 	for _, c := range list {
@@ -107,6 +111,8 @@ func (s *Server) mapError(err error) (code, msg string) {
 		return "INVALIDID", err.Error()
 	case errors.Is(err, engine.ErrUnknownID):
 		return "UNKNOWNID", err.Error()
+	case errors.Is(err, engine.ErrFingerprint):
+		return "FINGERPRINT", err.Error()
 	case errors.Is(err, engine.ErrTooLarge):
 		return "TOOBIG", err.Error()
 	case errors.Is(err, engine.ErrConflict):

@@ -50,6 +50,13 @@ type serveConfig struct {
 	RequireEncrypted bool
 	MetricsListen    string
 	SecurityHook     string
+
+	SingleSessionRefs  []string
+	FingerprintUA      bool
+	FingerprintIP      bool
+	FingerprintIPv4    int
+	FingerprintIPv6    int
+	FingerprintKeyFile string
 }
 
 // option is one setting. Every source (defaults, config file, environment,
@@ -158,6 +165,38 @@ func serveOptions() []*option {
 		durationOption("lock-lease", "PHPSESSD_LOCK_LEASE", engine.DefaultLockLease, "a lock is released after this long even if its holder hangs", func(c *serveConfig) *time.Duration { return &c.LockLease }),
 		durationOption("regenerate-grace", "PHPSESSD_REGENERATE_GRACE", engine.DefaultRegenerateGrace, "how long an old id stays an alias after session_regenerate_id", func(c *serveConfig) *time.Duration { return &c.RegenerateGrace }),
 		durationOption("default-ttl", "PHPSESSD_DEFAULT_TTL", engine.DefaultTTL, "session lifetime when the client sends no TTL", func(c *serveConfig) *time.Duration { return &c.DefaultTTL }),
+		{name: "single-session-ref", env: "PHPSESSD_SINGLE_SESSION_REFS", arg: "PATTERN", isList: true, split: ",",
+			help: "session references with one session at most, e.g. 'user:*': tagging a session ends the others; repeatable or comma-separated",
+			set: func(c *serveConfig, v string) error {
+				if v = strings.TrimSpace(v); v != "" {
+					c.SingleSessionRefs = append(c.SingleSessionRefs, v)
+				}
+				return nil
+			},
+			reset: func(c *serveConfig) { c.SingleSessionRefs = nil }},
+		{name: "fingerprint", env: "PHPSESSD_FINGERPRINT", arg: "ua,ip", def: "off",
+			help: "bind sessions to their creator's user agent (ua) and/or IP prefix (ip); a READ from another one gets -FINGERPRINT",
+			set: func(c *serveConfig, v string) error {
+				c.FingerprintUA, c.FingerprintIP = false, false
+				for _, part := range strings.Split(v, ",") {
+					switch strings.ToLower(strings.TrimSpace(part)) {
+					case "ua":
+						c.FingerprintUA = true
+					case "ip":
+						c.FingerprintIP = true
+					case "", "off", "none":
+					default:
+						return fmt.Errorf("want ua, ip, ua,ip or off, got %q", v)
+					}
+				}
+				return nil
+			}},
+		{name: "fingerprint-ipv4-prefix", env: "PHPSESSD_FINGERPRINT_IPV4_PREFIX", arg: "BITS", def: "24", help: "IPv4 prefix length --fingerprint ip compares",
+			set: func(c *serveConfig, v string) (err error) { c.FingerprintIPv4, err = parsePrefixBits(v, 32); return }},
+		{name: "fingerprint-ipv6-prefix", env: "PHPSESSD_FINGERPRINT_IPV6_PREFIX", arg: "BITS", def: "64", help: "IPv6 prefix length --fingerprint ip compares",
+			set: func(c *serveConfig, v string) (err error) { c.FingerprintIPv6, err = parsePrefixBits(v, 128); return }},
+		{name: "fingerprint-key-file", env: "PHPSESSD_FINGERPRINT_KEY_FILE", arg: "FILE", help: "secret that keys the stored fingerprint hashes (same file on every daemon sharing a store)",
+			set: func(c *serveConfig, v string) error { c.FingerprintKeyFile = v; return nil }},
 		{name: "strict", env: "PHPSESSD_STRICT", isBool: true, def: "true", help: "strict ids: VALIDATE refuses ids that name no session (session.use_strict_mode)",
 			set: func(c *serveConfig, v string) (err error) { c.Strict, err = parseBool(v); return }},
 		{name: "max-frame", env: "PHPSESSD_MAX_FRAME", arg: "SIZE", def: "16MiB", help: "largest request in bytes; suffixes K, KiB, M, MiB",
@@ -206,6 +245,14 @@ func durationOption(name, env string, def time.Duration, help string, field func
 			*field(c) = d
 			return nil
 		}}
+}
+
+func parsePrefixBits(v string, most int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > most {
+		return 0, fmt.Errorf("want a prefix length 1..%d, got %q", most, v)
+	}
+	return n, nil
 }
 
 func parseBool(v string) (bool, error) {

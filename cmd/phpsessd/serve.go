@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -161,6 +162,17 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 	ecfg.DefaultTTL = cfg.DefaultTTL
 	ecfg.StrictIDs = cfg.Strict
 	ecfg.MaxDataSize = int(cfg.MaxFrame)
+	ecfg.SingleSessionRefs = cfg.SingleSessionRefs
+	ecfg.FingerprintUA, ecfg.FingerprintIP = cfg.FingerprintUA, cfg.FingerprintIP
+	ecfg.FingerprintIPv4Prefix, ecfg.FingerprintIPv6Prefix = cfg.FingerprintIPv4, cfg.FingerprintIPv6
+	if cfg.FingerprintKeyFile != "" {
+		key, err := os.ReadFile(cfg.FingerprintKeyFile)
+		if err != nil {
+			store.Close()
+			return fmt.Errorf("fingerprint key: %w", err)
+		}
+		ecfg.FingerprintKey = bytes.TrimSpace(key)
+	}
 	eng, err := engine.New(ecfg)
 	if err != nil {
 		store.Close()

@@ -256,6 +256,13 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         if ($this->config->lockWait !== null && $mode !== 'optimistic' && $mode !== 'readonly') {
             array_push($args, 'WAIT', $this->config->lockWait);
         }
+        // Fingerprint inputs, for web requests only. A missing User-Agent
+        // header is sent as an empty one: leaving the header out must not
+        // skip the daemon's check.
+        if (isset($_SERVER['REMOTE_ADDR']) && is_string($_SERVER['REMOTE_ADDR'])) {
+            $agent = $_SERVER['HTTP_USER_AGENT'] ?? '';
+            array_push($args, 'UA', is_string($agent) ? $agent : '', 'IP', $_SERVER['REMOTE_ADDR']);
+        }
         // A READ that may wait for a lock must not time out before the lock
         // wait does.
         $timeout = ($mode === 'optimistic' || $mode === 'readonly') ? null : $this->lockTimeout();
@@ -464,7 +471,13 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
                     'READ'
                 );
             } catch (PhpsessdException $e) {
-                if ($e instanceof ServerException && $e->getErrorCode() === 'INVALIDID') {
+                // A session bound to another browser or network is, for
+                // this request, a session that does not exist: PHP starts
+                // a new one under a fresh id (strict mode).
+                if (
+                    $e instanceof ServerException
+                    && ($e->getErrorCode() === 'INVALIDID' || $e->getErrorCode() === 'FINGERPRINT')
+                ) {
                     return false;
                 }
                 // The failure is read()'s to report: PHP gives up on a failed

@@ -179,6 +179,80 @@ final class Session
     }
 
     /**
+     * Tags the current session with a reference such as 'user:42', so that
+     * sessionsOf() finds it and destroyRef() ends it ("log out everywhere").
+     * Call it at login, after session_regenerate_id(). A session that was
+     * never stored is stored (empty) right away so the tag cannot be lost.
+     *
+     * @param string $ref       1..200 printable ASCII bytes, no spaces
+     * @param bool   $exclusive end every other session carrying $ref (one
+     *                          session per user); the daemon may also be
+     *                          configured to do so for some references
+     * @return int how many other sessions were ended
+     *
+     * @throws PhpsessdException
+     */
+    public static function addRef(string $ref, bool $exclusive = false): int
+    {
+        $args = ['REF', 'ADD', self::activeId(false), $ref];
+        if ($exclusive) {
+            $args[] = 'EXCLUSIVE';
+        }
+        $reply = self::getHandler()->getConnection()->command($args, true);
+        if (!is_array($reply) || count($reply) !== 2 || !is_int($reply[1])) {
+            throw new PhpsessdException('malformed REF ADD reply');
+        }
+
+        return $reply[1];
+    }
+
+    /**
+     * @return bool whether the current session carried the reference
+     *
+     * @throws PhpsessdException
+     */
+    public static function removeRef(string $ref): bool
+    {
+        $args = ['REF', 'DEL', self::activeId(false), $ref];
+        $reply = self::getHandler()->getConnection()->command($args, true);
+
+        return self::expectInt($reply, 'REF DEL') === 1;
+    }
+
+    /**
+     * The ids of the live sessions carrying the reference (any request may
+     * ask; no session needs to be open).
+     *
+     * @return array<int, string>
+     *
+     * @throws PhpsessdException
+     */
+    public static function sessionsOf(string $ref): array
+    {
+        $reply = self::getHandler()->getConnection()->command(['REF', 'LIST', $ref], true);
+        if (!is_array($reply)) {
+            throw new PhpsessdException('malformed REF LIST reply');
+        }
+
+        return array_map('strval', $reply);
+    }
+
+    /**
+     * Destroys every session carrying the reference, the current one
+     * included if it does.
+     *
+     * @return int how many sessions were destroyed
+     *
+     * @throws PhpsessdException
+     */
+    public static function destroyRef(string $ref): int
+    {
+        $reply = self::getHandler()->getConnection()->command(['REF', 'KILL', $ref], true);
+
+        return self::expectInt($reply, 'REF KILL');
+    }
+
+    /**
      * Key operations need only an id, so they also work after
      * session_write_close(); lock() needs the session open.
      */

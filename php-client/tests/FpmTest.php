@@ -33,7 +33,7 @@ PHP;
         if (!is_executable($binary)) {
             $this->markTestSkipped('no php-fpm at ' . $binary . ' (set PHP_FPM_BIN)');
         }
-        $this->fpm = new PhpFpm($binary, []);
+        $this->fpm = new PhpFpm($binary, ['session.gc_probability' => '0']);
     }
 
     protected function tearDown(): void

@@ -91,6 +91,9 @@ final class Daemon
             '--store', 'memory://',
             '--regenerate-grace', self::GRACE_MS . 'ms',
             '--lock-wait', self::LOCK_WAIT_MS . 'ms',
+            // Only requests that set REMOTE_ADDR (FingerprintTest) send
+            // fingerprint inputs; the CLI requests of other tests do not.
+            '--fingerprint', 'ua,ip',
         ];
         $extra = getenv('PHPSESSD_SERVE_ARGS');
         if (is_string($extra) && trim($extra) !== '') {

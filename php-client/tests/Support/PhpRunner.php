@@ -47,6 +47,9 @@ final class PhpRunner
             'error_reporting' => '-1',
             'session.use_cookies' => '0',
             'session.cache_limiter' => '',
+            // Without a php.ini, PHP runs its gc on 1 % of session starts;
+            // tests that count the daemon's commands must not see a stray GC.
+            'session.gc_probability' => '0',
             'auto_prepend_file' => dirname(__DIR__, 2) . '/bootstrap.php',
         ], $ini);
         $command = [PHP_BINARY, '-n'];
