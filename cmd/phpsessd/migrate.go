@@ -86,8 +86,13 @@ func migrateMain(ctx context.Context, env *cmdEnv, args []string) int {
 	fs.DurationVar(&o.OpTimeout, "op-timeout", 30*time.Second, "deadline of each single store call")
 	fs.DurationVar(&o.ProgressEvery, "progress-interval", 10*time.Second, "how often a progress line is logged when stderr is not a terminal (a terminal gets a live line)")
 	verbose := fs.Bool("verbose", false, "log every session left alone because the target differs")
+	var sf sealFlags
+	sf.register(fs)
 	if code := parseFlags(env, fs, args); code >= 0 {
 		return code
+	}
+	if sf.reseal {
+		return resealMain(ctx, env, &sf, *from, *to, o)
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -102,6 +107,11 @@ func migrateMain(ctx context.Context, env *cmdEnv, args []string) int {
 		return usageError(env, "migrate", "--op-timeout must be positive")
 	case o.ProgressEvery <= 0:
 		return usageError(env, "migrate", "--progress-interval must be positive")
+	}
+	plan, err := sf.load()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "phpsessd migrate: %v (nothing was written)\n", err)
+		return exitFail
 	}
 	lvl := slog.LevelInfo
 	if *verbose {
@@ -119,6 +129,12 @@ func migrateMain(ctx context.Context, env *cmdEnv, args []string) int {
 		return exitFail
 	}
 	defer src.Close()
+	src, releaseSource, err := plan.wrapSource(src)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "phpsessd migrate: source: %v (nothing was written)\n", err)
+		return exitFail
+	}
+	defer releaseSource()
 	dst, err := openStoreURL(ctx, *to, o.DryRun)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "phpsessd migrate: target --to: %v (nothing was written)\n", err)
@@ -128,6 +144,12 @@ func migrateMain(ctx context.Context, env *cmdEnv, args []string) int {
 	if ro, ok := dst.(interface{ ReadOnly() bool }); ok && ro.ReadOnly() {
 		return usageError(env, "migrate", "--to: this store is read-only and can only be a source")
 	}
+	dst, releaseTarget, err := plan.wrapTarget(dst)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "phpsessd migrate: target: %v (nothing was written)\n", err)
+		return exitFail
+	}
+	defer releaseTarget()
 
 	prog := newProgress(env.Stderr, log, o.ProgressEvery)
 	st, err := migrateStores(ctx, src, dst, o, log, prog)
