@@ -4,26 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/phpsessd/phpsessd/internal/fpmtest"
+	"github.com/phpsessd/phpsessd/internal/testserver"
 )
 
 // benchRedisDaemon builds the phpsessd binary the bench runs as its
 // daemons (the test binary cannot serve), or skips without redis-server.
 func benchRedisDaemon(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("PHPSESSD_REQUIRE_PHP") == "1" {
-			t.Fatal("redis-server is required (PHPSESSD_REQUIRE_PHP=1) but not on $PATH")
-		}
-		t.Skip("redis-server not on $PATH")
-	}
+	testserver.Need(t, "redis-server")
 	root, err := fpmtest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)

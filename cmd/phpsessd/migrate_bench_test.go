@@ -12,6 +12,7 @@ import (
 	"time"
 
 	hredis "github.com/phpsessd/phpsessd/handlers/redis"
+	"github.com/phpsessd/phpsessd/internal/testserver"
 )
 
 var benchSessions = flag.Int("migrate.sessions", 2000, "sessions BenchmarkMigrateFilesToRedis copies (the issue's target is 100000)")
@@ -36,7 +37,7 @@ func BenchmarkMigrateFilesToRedis(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	addr := startRedis(b)
+	addr := testserver.StartRedis(b).Addr
 	src := openT(b, filesURL(dir, ""))
 	dst := openT(b, redisURL(addr)).(*hredis.Store)
 	for _, precheck := range []bool{true, false} {

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,8 +22,8 @@ import (
 
 	"github.com/phpsessd/phpsessd/handlers"
 	"github.com/phpsessd/phpsessd/handlers/files"
-	"github.com/phpsessd/phpsessd/handlers/memcached/memcachedtest"
 	hredis "github.com/phpsessd/phpsessd/handlers/redis"
+	"github.com/phpsessd/phpsessd/internal/testserver"
 )
 
 // ---- helpers -------------------------------------------------------------
@@ -121,20 +117,9 @@ func wantStats(t *testing.T, out string, kv ...any) {
 	}
 }
 
-func needBin(t testing.TB, path string) {
-	t.Helper()
-	if _, err := os.Stat(path); err == nil {
-		return
-	}
-	if os.Getenv("PHPSESSD_REQUIRE_PHP") == "1" {
-		t.Fatalf("%s is required (PHPSESSD_REQUIRE_PHP=1) but missing", path)
-	}
-	t.Skipf("%s not installed", path)
-}
-
 func needPHPExt(t testing.TB, ext string) {
 	t.Helper()
-	needBin(t, "/usr/bin/php")
+	testserver.Need(t, "/usr/bin/php")
 	if phpHasExt(ext) {
 		return
 	}
@@ -142,61 +127,6 @@ func needPHPExt(t testing.TB, ext string) {
 		t.Fatalf("the PHP %s extension is required (PHPSESSD_REQUIRE_PHP=1) but not loaded", ext)
 	}
 	t.Skipf("PHP %s extension not loaded", ext)
-}
-
-// startRedis runs a private redis-server on a free loopback port (never
-// the machine's 6379) until the test ends and returns host:port.
-func startRedis(t testing.TB) string {
-	t.Helper()
-	const bin = "/usr/bin/redis-server"
-	needBin(t, bin)
-	for attempt := 0; attempt < 3; attempt++ {
-		port := 20000 + rand.IntN(25000)
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		_ = l.Close()
-		dir := t.TempDir()
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-			"--appendonly", "no", "--dir", dir, "--protected-mode", "no", "--logfile", filepath.Join(dir, "redis.log"))
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		stop := func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-		}
-		addr := "127.0.0.1:" + strconv.Itoa(port)
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			select {
-			case <-done:
-				deadline = time.Time{}
-				continue
-			default:
-			}
-			if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-				_ = c.SetDeadline(time.Now().Add(time.Second))
-				_, _ = c.Write([]byte("PING\r\n"))
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				_ = c.Close()
-				if strings.HasPrefix(line, "+PONG") {
-					t.Cleanup(stop)
-					return addr
-				}
-			}
-		}
-		stop()
-	}
-	t.Fatal("redis-server did not start")
-	return ""
 }
 
 func redisURL(addr string) string { return "redis://" + addr + "/0?prefix=PHPREDIS_SESSION:" }
@@ -408,7 +338,7 @@ func TestMigrateDryRunWritesNothing(t *testing.T) {
 // TestMigrateOverwriteAndVerify: a tampered target is left alone and
 // reported by --verify; --overwrite repairs it.
 func TestMigrateOverwriteAndVerify(t *testing.T) {
-	addr := startRedis(t)
+	addr := testserver.StartRedis(t).Addr
 	srcURL := filesURL(t.TempDir(), "")
 	want := seed(t, openT(t, srcURL), "tamper", 5, 100)
 	code, out, errOut := runCLI(t, "migrate", "--from", srcURL, "--to", redisURL(addr), "--verify")
@@ -528,7 +458,7 @@ func TestMigrateProgressLine(t *testing.T) {
 		t.Error("a non-file writer counted as a terminal")
 	}
 	// Not a terminal: periodic log lines.
-	w := &lockedBuffer{}
+	w := &testserver.SyncBuffer{} // written by the progress goroutine
 	p = newProgress(w, slog.New(slog.NewTextHandler(w, nil)), 5*time.Millisecond)
 	p.start("copying", 10)
 	p.set(3)
@@ -540,24 +470,6 @@ func TestMigrateProgressLine(t *testing.T) {
 	}
 }
 
-// lockedBuffer is written by the progress goroutine and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // ---- real PHP --------------------------------------------------------------
 
 // TestMigratePHPFilesToRedis: sessions written by PHP's files handler (flat
@@ -565,8 +477,8 @@ func (b *lockedBuffer) String() string {
 // lifetime, expired ones stay behind, phpredis reads the result, and a
 // rerun changes nothing.
 func TestMigratePHPFilesToRedis(t *testing.T) {
-	needBin(t, "/usr/bin/php")
-	addr := startRedis(t)
+	testserver.Need(t, "/usr/bin/php")
+	addr := testserver.StartRedis(t).Addr
 	for db, depth := range []int{0, 2} {
 		t.Run("depth"+strconv.Itoa(depth), func(t *testing.T) {
 			dir := t.TempDir()
@@ -651,7 +563,7 @@ func TestMigratePHPFilesToRedis(t *testing.T) {
 // directory that PHP's files handler then reads unchanged.
 func TestMigratePHPRedisToFiles(t *testing.T) {
 	needPHPExt(t, "redis")
-	addr := startRedis(t)
+	addr := testserver.StartRedis(t).Addr
 	ids := []string{"phpr1", "phpr2", "phpr3"}
 	phpWrite(t, "redis", "tcp://"+addr, ids)
 	rs := redisStore(t, addr)
@@ -682,8 +594,8 @@ func TestMigratePHPRedisToFiles(t *testing.T) {
 // byte-identical, with their lifetime, readable by phpredis.
 func TestMigratePHPMemcachedToRedis(t *testing.T) {
 	needPHPExt(t, "memcached")
-	mc := memcachedtest.Start(t)
-	addr := startRedis(t)
+	mc := testserver.StartMemcached(t).Addr
+	addr := testserver.StartRedis(t).Addr
 	ids := []string{"phpm1", "phpm2", "phpm3", "phpm4"}
 	phpWrite(t, "memcached", mc, ids)
 	code, out, errOut := runCLI(t, "migrate", "--from", "memcached://"+mc+"?prefix="+url.QueryEscape("memc.sess.key."), "--to", redisURL(addr), "--verify")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -12,27 +11,12 @@ import (
 	"time"
 
 	"github.com/phpsessd/phpsessd/engine"
+	"github.com/phpsessd/phpsessd/internal/testserver"
 	"github.com/phpsessd/phpsessd/protocol"
 )
 
-// syncBuffer is a bytes.Buffer safe for the daemon's log writes while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer holds the daemon's log while the test reads it.
+type syncBuffer = testserver.SyncBuffer
 
 func testEnv(vars map[string]string) (*cmdEnv, *syncBuffer, *syncBuffer) {
 	out, errb := &syncBuffer{}, &syncBuffer{}

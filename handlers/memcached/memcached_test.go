@@ -12,8 +12,8 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/phpsessd/phpsessd/handlers"
-	"github.com/phpsessd/phpsessd/handlers/memcached/memcachedtest"
 	"github.com/phpsessd/phpsessd/handlers/storetest"
+	"github.com/phpsessd/phpsessd/internal/testserver"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -42,7 +42,7 @@ func set(t *testing.T, addr, key, val string, exp int32) {
 }
 
 func TestScanAndLoad(t *testing.T) {
-	addr := memcachedtest.Start(t)
+	addr := testserver.StartMemcached(t).Addr
 	ctx := ctxT(t)
 	set(t, addr, "memc.sess.key.sessA", "a|i:1;", 600)
 	set(t, addr, "memc.sess.key.sessB", "b|s:3:\"x\x00y\";", 0)
@@ -97,7 +97,7 @@ func TestScanAndLoad(t *testing.T) {
 }
 
 func TestReadOnlyAndRefusals(t *testing.T) {
-	addr := memcachedtest.Start(t)
+	addr := testserver.StartMemcached(t).Addr
 	ctx := ctxT(t)
 	s := openT(t, "memcached://"+addr)
 	if _, err := s.Save(ctx, "abc", handlers.Record{Data: []byte("x")}, 0); !errors.Is(err, ErrReadOnly) {
@@ -151,7 +151,7 @@ func TestOpenErrors(t *testing.T) {
 // TestPHPMemcachedInterop reads a session PHP's memcached extension wrote.
 func TestPHPMemcachedInterop(t *testing.T) {
 	needPHPMemcached(t)
-	addr := memcachedtest.Start(t)
+	addr := testserver.StartMemcached(t).Addr
 	ctx := ctxT(t)
 	out, err := exec.Command("php",
 		"-d", "session.save_handler=memcached", "-d", "session.save_path="+addr,

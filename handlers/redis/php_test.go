@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/phpsessd/phpsessd/handlers"
+	"github.com/phpsessd/phpsessd/internal/testserver"
 )
 
 // needPHPRedis skips (or, with PHPSESSD_REQUIRE_PHP=1, fails) when the PHP
 // CLI or its redis extension is missing.
 func needPHPRedis(t *testing.T) {
 	t.Helper()
-	needBinary(t, "/usr/bin/php")
+	testserver.Need(t, "/usr/bin/php")
 	out, err := exec.Command("php", "-m").Output()
 	if err == nil && strings.Contains(string(out), "\nredis\n") {
 		return
@@ -58,7 +59,7 @@ func TestPHPRedisInterop(t *testing.T) {
 	srv := startRedis(t)
 	s := srv.openStore(t, "")
 	ctx := ctxT(t)
-	savePath := "tcp://" + srv.addr()
+	savePath := "tcp://" + srv.Addr
 
 	runPHPSession(t, "redis", savePath, `session_id("phpinterop1"); session_start(); $_SESSION["user"] = "alice"; $_SESSION["n"] = 3; session_write_close();`)
 	rec, err := s.Load(ctx, "phpinterop1")
@@ -97,7 +98,7 @@ func phpRedisClusterInterop(t *testing.T, c *cluster) {
 	needPHPRedis(t)
 	s := openURL(t, c.url("layout=phpredis"))
 	ctx := ctxT(t)
-	savePath := "seed[]=" + c.nodes[0].addr() + "&seed[]=" + c.nodes[1].addr()
+	savePath := "seed[]=" + c.nodes[0].Addr + "&seed[]=" + c.nodes[1].Addr
 	runPHPSession(t, "rediscluster", savePath, `session_id("phpcluster1"); session_start(); $_SESSION["a"] = 1; session_write_close();`)
 	rec, err := s.Load(ctx, "phpcluster1")
 	if err != nil || string(rec.Data) != "a|i:1;" {
@@ -119,7 +120,7 @@ func TestPHPRedisLockInterop(t *testing.T) {
 	s := srv.openStore(t, "")
 	raw := srv.newClient(t)
 	ctx := ctxT(t)
-	savePath := "tcp://" + srv.addr()
+	savePath := "tcp://" + srv.Addr
 	locking := []string{"redis.session.locking_enabled=1", "redis.session.lock_retries=1000",
 		"redis.session.lock_wait_time=10000", "redis.session.lock_expire=1"}
 

@@ -372,14 +372,16 @@ func TestRestartUnderLoad(t *testing.T) {
 		}(w)
 	}
 	time.Sleep(300 * time.Millisecond)
-	srv.kill()
+	srv.Kill()
 	time.Sleep(500 * time.Millisecond)
 	start := time.Now()
 	_, err := s.Load(context.Background(), "restart0-0")
 	if !errors.Is(err, handlers.ErrUnavailable) || time.Since(start) > 1500*time.Millisecond {
 		t.Fatalf("Load with Redis down = %v after %v, want ErrUnavailable within the op timeout", err, time.Since(start))
 	}
-	srv.restart()
+	if err := srv.Restart(); err != nil {
+		t.Fatalf("restart redis-server: %v", err)
+	}
 	before := ok.Load()
 	deadline := time.Now().Add(10 * time.Second)
 	for ok.Load() < before+50 && time.Now().Before(deadline) {
@@ -423,7 +425,7 @@ func TestRestartUnderLoad(t *testing.T) {
 func TestSentinel(t *testing.T) {
 	master := startRedis(t)
 	sen := startSentinel(t, master)
-	u := "redis+sentinel://" + sen.addr() + "/0?master=sessions"
+	u := "redis+sentinel://" + sen.Addr + "/0?master=sessions"
 	storetest.RunWith(t, func(t *testing.T) handlers.Store { return openURL(t, u) }, storetest.Options{NativeExpiry: true})
 	s := openURL(t, u)
 	lk, err := s.Locker().AcquireLock(ctxT(t), "sentinel1", "t", time.Minute)

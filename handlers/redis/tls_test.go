@@ -18,6 +18,7 @@ import (
 
 	"github.com/phpsessd/phpsessd/handlers"
 	"github.com/phpsessd/phpsessd/handlers/storetest"
+	"github.com/phpsessd/phpsessd/internal/testserver"
 )
 
 // writeTLSFiles creates a CA and a server certificate for 127.0.0.1.
@@ -67,10 +68,13 @@ func writeTLSFiles(t *testing.T, dir string) (ca, cert, key string) {
 
 // TestTLS runs the suite over rediss:// against a TLS-only listener.
 func TestTLS(t *testing.T) {
-	needBinary(t, redisServerBin)
+	testserver.Need(t, "redis-server")
 	dir := t.TempDir()
 	ca, cert, key := writeTLSFiles(t, dir)
-	tlsPort := freePort(t)
+	tlsPort, err := testserver.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	startRedis(t, "--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", cert,
 		"--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "no")
 	u := "rediss://127.0.0.1:" + strconv.Itoa(tlsPort) + "/0?tls_ca=" + url.QueryEscape(ca)

@@ -9,9 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/phpsessd/phpsessd/internal/testserver"
 )
 
 // ModuleRoot finds the phpsessd checkout by walking up from the working
@@ -70,7 +71,7 @@ type Daemon struct {
 	cfg     DaemonConfig
 	cmd     *exec.Cmd
 	Socket  string
-	log     *syncBuffer
+	log     *testserver.SyncBuffer
 	exited  chan struct{}
 	waitErr error
 }
@@ -87,7 +88,8 @@ func StartDaemon(cfg DaemonConfig) (*Daemon, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 10 * time.Second
 	}
-	d := &Daemon{cfg: cfg, Socket: filepath.Join(cfg.Dir, "d.sock"), log: &syncBuffer{}, exited: make(chan struct{})}
+	// The log is bounded: a chatty daemon in a long bench must not eat the memory.
+	d := &Daemon{cfg: cfg, Socket: filepath.Join(cfg.Dir, "d.sock"), log: &testserver.SyncBuffer{Max: 4 << 20}, exited: make(chan struct{})}
 	_ = os.Remove(d.Socket)
 	args := append([]string{"serve", "--listen", d.Address(), "--store", cfg.Store}, cfg.Args...)
 	cmd := exec.Command(cfg.Bin, args...)
@@ -178,24 +180,3 @@ func (d *Daemon) Exited() (bool, error) {
 
 // Logs returns what the daemon printed so far.
 func (d *Daemon) Logs() string { return d.log.String() }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Bounded: a chatty daemon in a long bench must not eat the memory.
-	if s.b.Len() > 4<<20 {
-		return len(p), nil
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

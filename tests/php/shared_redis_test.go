@@ -2,37 +2,19 @@ package phptest
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/phpsessd/phpsessd/internal/fpmtest"
+	"github.com/phpsessd/phpsessd/internal/testserver"
 )
-
-// startSharedRedis is a private redis-server for daemons that share it.
-func startSharedRedis(t *testing.T) *fpmtest.Redis {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("PHPSESSD_REQUIRE_PHP") == "1" {
-			t.Fatalf("redis-server is required (PHPSESSD_REQUIRE_PHP=1): %v", err)
-		}
-		t.Skipf("redis-server not installed: %v", err)
-	}
-	r, err := fpmtest.StartRedis("", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Stop)
-	return r
-}
 
 // TestSharedRedisTwoDaemons is the parallel scenario with the requests of
 // one session spread over two daemons that share one Redis: correctness
 // (merges, locks) must hold across daemons, not only inside one.
 func TestSharedRedisTwoDaemons(t *testing.T) {
 	p := newPool(t)
-	r := startSharedRedis(t)
+	r := testserver.StartRedis(t)
 	store := "redis://" + r.Addr + "/0"
 	a := startDaemon(t, store)
 	b := startDaemon(t, store)
