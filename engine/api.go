@@ -110,15 +110,20 @@ type Config struct {
 	// Fingerprint binding (fingerprint.go), off unless one of these is set:
 	// a session records hashes of the user agent and/or the IP prefix its
 	// creating request sent, and a READ from another one is refused with
-	// ErrFingerprint. Reads without fingerprint inputs are never refused.
+	// ErrFingerprint (or moved, see FingerprintAction). Reads without
+	// fingerprint inputs are never refused.
 	FingerprintUA         bool
 	FingerprintIP         bool
 	FingerprintIPv4Prefix int    // bits, default 24
 	FingerprintIPv6Prefix int    // bits, default 64
 	FingerprintKey        []byte // optional HMAC key shared by daemons; makes stored hashes useless without it
-	// OnFingerprintMismatch, if set, is called for every refused read
-	// (for security.Signals). It runs on the request path: keep it fast.
+	// OnFingerprintMismatch, if set, is called for every refused or moved
+	// read (for security.Signals). It runs on the request path: keep it
+	// fast.
 	OnFingerprintMismatch func(id, reason string)
+	// FingerprintAction is what a mismatch does (FingerprintRefuse, the
+	// default, or FingerprintRegenerate; see fingerprint.go).
+	FingerprintAction FingerprintAction
 }
 
 // Sentinel errors. Errors returned by the engine wrap one of these (or a
@@ -165,6 +170,10 @@ type ReadRequest struct {
 	UA    string
 	HasUA bool
 	IP    string
+	// Movable: the client can continue under another id if the read
+	// moves the session (FingerprintRegenerate); without it a mismatch
+	// is refused whatever the action.
+	Movable bool
 }
 
 // ReadResult is what a read hands out.
@@ -172,6 +181,9 @@ type ReadResult struct {
 	Data    []byte
 	Version uint64 // 0: the session does not exist yet
 	Mode    Mode   // the mode granted
+	// MovedTo is the session's new id when the read moved it away from a
+	// mismatching fingerprint; the request must go on under that id.
+	MovedTo string
 }
 
 // WriteStatus says what a write did.

@@ -258,11 +258,16 @@ func (c *Client) Read(ctx context.Context, r ReadRequest) (ReadResult, error) {
 			return ReadResult{}, err
 		}
 	}
-	if err := e.checkFingerprint(r, res); err != nil {
+	moved, movedTo, err := c.enforceFingerprint(ctx, r, res)
+	if err != nil {
 		if mode == ModeLocked {
 			c.releaseLocks(res.id, r.ID)
 		}
 		return ReadResult{}, err
+	}
+	if movedTo != "" {
+		// The request goes on under the new id; its base is kept there.
+		res, r.ID = moved, movedTo
 	}
 	e.st.reads.Add(1)
 	var created sessionMeta
@@ -278,7 +283,7 @@ func (c *Client) Read(ctx context.Context, r ReadRequest) (ReadResult, error) {
 		data: res.rec.Data, format: format, mode: mode, ttl: r.TTL, created: created,
 	})
 	e.bases.put(res.id, res.rec.Version, res.rec.Data, format)
-	return ReadResult{Data: res.rec.Data, Version: res.rec.Version, Mode: mode}, nil
+	return ReadResult{Data: res.rec.Data, Version: res.rec.Version, Mode: mode, MovedTo: movedTo}, nil
 }
 
 // Write is PHP's write: lazy touch, three-way merge and compare-and-swap;

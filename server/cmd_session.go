@@ -6,10 +6,11 @@ import (
 	"github.com/phpsessd/phpsessd/engine"
 )
 
-// READ <id> [MODE m] [FORMAT f] [TTL s] [METHOD m] [PATH p] [WAIT ms] [UA ua] [IP addr]
-// → *3 $data :version +mode
+// READ <id> [MODE m] [FORMAT f] [TTL s] [METHOD m] [PATH p] [WAIT ms] [UA ua] [IP addr] [MOVE 1]
+// → *3 $data :version +mode, or *4 … $newid when the session was moved
+// to a new id (fingerprint action regenerate, only with MOVE 1)
 func cmdRead(c *conn, args [][]byte) error {
-	kw, err := parseKeywords(args[2:], "MODE", "FORMAT", "TTL", "METHOD", "PATH", "WAIT", "UA", "IP")
+	kw, err := parseKeywords(args[2:], "MODE", "FORMAT", "TTL", "METHOD", "PATH", "WAIT", "UA", "IP", "MOVE")
 	if err != nil {
 		return err
 	}
@@ -28,6 +29,15 @@ func cmdRead(c *conn, args [][]byte) error {
 			return err
 		}
 	}
+	if v, ok := kw.get("MOVE"); ok {
+		switch string(v) {
+		case "1":
+			req.Movable = true
+		case "0":
+		default:
+			return errArg("MOVE must be 1 or 0, got '" + printable(v) + "'")
+		}
+	}
 	if req.TTL, err = kw.seconds("TTL"); err != nil {
 		return err
 	}
@@ -42,18 +52,35 @@ func cmdRead(c *conn, args [][]byte) error {
 		}
 		return err
 	}
-	c.addPending(req.ID)
+	if res.MovedTo != "" {
+		c.signal("fingerprint_mismatch", req.ID, engine.FingerprintMovedReason)
+		// The request goes on under the new id; the old one no longer
+		// exists to be released.
+		c.donePending([]byte(req.ID))
+		c.addPending(res.MovedTo)
+	} else {
+		c.addPending(req.ID)
+	}
 	c.writeSession(res)
 	return nil
 }
 
-// writeSession writes the *3 reply READ and LOCK share.
+// writeSession writes the reply READ and LOCK share: *3 $data :version
+// +mode, with the new id as a fourth element after a move (the engine only
+// moves for a READ that sent MOVE 1, so other clients never see it).
 func (c *conn) writeSession(res engine.ReadResult) {
-	c.w.WriteArray(3)
+	if res.MovedTo != "" {
+		c.w.WriteArray(4)
+	} else {
+		c.w.WriteArray(3)
+	}
 	c.w.WriteBulk(res.Data)
 	c.w.WriteUint(res.Version)
 	c.granted = string(res.Mode)
 	c.w.WriteSimple(string(res.Mode))
+	if res.MovedTo != "" {
+		c.w.WriteBulk([]byte(res.MovedTo))
+	}
 }
 
 // WRITE <id> <data> [BASE v] [FORMAT f] [TTL s] → *2 +status :version

@@ -57,6 +57,7 @@ type serveConfig struct {
 	FingerprintIPv4    int
 	FingerprintIPv6    int
 	FingerprintKeyFile string
+	FingerprintAction  engine.FingerprintAction
 }
 
 // option is one setting. Every source (defaults, config file, environment,
@@ -195,6 +196,16 @@ func serveOptions() []*option {
 			set: func(c *serveConfig, v string) (err error) { c.FingerprintIPv4, err = parsePrefixBits(v, 32); return }},
 		{name: "fingerprint-ipv6-prefix", env: "PHPSESSD_FINGERPRINT_IPV6_PREFIX", arg: "BITS", def: "64", help: "IPv6 prefix length --fingerprint ip compares",
 			set: func(c *serveConfig, v string) (err error) { c.FingerprintIPv6, err = parsePrefixBits(v, 128); return }},
+		{name: "fingerprint-action", env: "PHPSESSD_FINGERPRINT_ACTION", arg: "ACTION", def: "refuse",
+			help: "what a fingerprint mismatch does: refuse (-FINGERPRINT), or regenerate: when only the IP prefix changed, move the session to a new id and retire the old one (user agent mismatches are always refused)",
+			set: func(c *serveConfig, v string) error {
+				switch a := engine.FingerprintAction(strings.ToLower(strings.TrimSpace(v))); a {
+				case engine.FingerprintRefuse, engine.FingerprintRegenerate:
+					c.FingerprintAction = a
+					return nil
+				}
+				return fmt.Errorf("want refuse or regenerate, got %q", v)
+			}},
 		{name: "fingerprint-key-file", env: "PHPSESSD_FINGERPRINT_KEY_FILE", arg: "FILE", help: "secret that keys the stored fingerprint hashes (same file on every daemon sharing a store)",
 			set: func(c *serveConfig, v string) error { c.FingerprintKeyFile = v; return nil }},
 		{name: "strict", env: "PHPSESSD_STRICT", isBool: true, def: "true", help: "strict ids: VALIDATE refuses ids that name no session (session.use_strict_mode)",
@@ -412,6 +423,8 @@ func defaultConfig() serveConfig {
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "text",
+
+		FingerprintAction: engine.FingerprintRefuse,
 	}
 }
 

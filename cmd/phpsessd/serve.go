@@ -165,6 +165,7 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 	ecfg.SingleSessionRefs = cfg.SingleSessionRefs
 	ecfg.FingerprintUA, ecfg.FingerprintIP = cfg.FingerprintUA, cfg.FingerprintIP
 	ecfg.FingerprintIPv4Prefix, ecfg.FingerprintIPv6Prefix = cfg.FingerprintIPv4, cfg.FingerprintIPv6
+	ecfg.FingerprintAction = cfg.FingerprintAction
 	if cfg.FingerprintKeyFile != "" {
 		key, err := os.ReadFile(cfg.FingerprintKeyFile)
 		if err != nil {

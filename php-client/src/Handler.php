@@ -64,6 +64,17 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
     /** @var string|null the id create_sid() made during session_regenerate_id() */
     private $regeneratedId = null;
 
+    /**
+     * The new id of a session the daemon moved away from its old id on an
+     * IP prefix change (--fingerprint-action regenerate). validateId() gets
+     * it with the READ and answers false so PHP asks create_sid() for an
+     * id, which hands out this one; read() is then served the data the
+     * READ already returned.
+     *
+     * @var string|null
+     */
+    private $movedTo = null;
+
     /** @var string|null last failure, for diagnostics */
     private $lastError = null;
 
@@ -168,6 +179,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         $this->readonly = false;
         $this->closeSent = false;
         $this->openFailed = false;
+        $this->movedTo = null;
         $this->dropPrefetched();
         // Without a live connection there is nothing to release: the daemon
         // drops a connection's locks and bases when the connection goes away.
@@ -233,11 +245,13 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
 
     /**
      * READ with everything this request says about itself, and the socket
-     * timeout it needs.
+     * timeout it needs. $movable: the caller can take the session under a
+     * new id if the daemon moves it (only validateId() can: PHP asks for a
+     * new id after it, never after read()).
      *
      * @return array{0: array<int, string|int>, 1: float|null}
      */
-    private function readCommand(string $id): array
+    private function readCommand(string $id, bool $movable = false): array
     {
         $mode = $this->requestedMode();
         $args = ['READ', $id];
@@ -262,6 +276,9 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         if (isset($_SERVER['REMOTE_ADDR']) && is_string($_SERVER['REMOTE_ADDR'])) {
             $agent = $_SERVER['HTTP_USER_AGENT'] ?? '';
             array_push($args, 'UA', is_string($agent) ? $agent : '', 'IP', $_SERVER['REMOTE_ADDR']);
+            if ($movable) {
+                array_push($args, 'MOVE', 1);
+            }
         }
         // A READ that may wait for a lock must not time out before the lock
         // wait does.
@@ -390,8 +407,16 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         if ($this->openFailed) {
             return $this->localId($length, $bits);
         }
-        $this->dropPrefetched();
         $regenerating = self::calledFrom('session_regenerate_id');
+        if ($this->movedTo !== null && !$regenerating) {
+            // The daemon already made the id (unique, in the old id's
+            // shape); the READ for it is waiting in $prefetched.
+            $moved = $this->movedTo;
+            $this->movedTo = null;
+            return $moved;
+        }
+        $this->movedTo = null;
+        $this->dropPrefetched();
         $options = ['LENGTH', $length, 'BITS', $bits];
 
         if ($this->deferredDestroy !== null && $regenerating) {
@@ -459,17 +484,16 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         if ($this->openFailed) {
             return false;
         }
+        $this->movedTo = null;
         $this->dropPrefetched();
         // PHP reads the id right after validating it, so the READ is made
         // now and answers both: a session with a version exists. A deferred
         // destroy must run before any READ (read() does it), so not then.
         if ($this->deferredDestroy === null) {
-            [$args, $timeout] = $this->readCommand($id);
+            [$args, $timeout] = $this->readCommand($id, true);
             try {
-                [$data, $version, $granted] = self::triple(
-                    $this->connection->command($args, true, $timeout),
-                    'READ'
-                );
+                $reply = $this->connection->command($args, true, $timeout);
+                [$data, $version, $granted] = self::triple($reply, 'READ');
             } catch (PhpsessdException $e) {
                 // A session bound to another browser or network is, for
                 // this request, a session that does not exist: PHP starts
@@ -486,6 +510,14 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
                 // user out).
                 $this->prefetched = [$id, '', 0, '', $e];
                 return true;
+            }
+            if (is_array($reply) && isset($reply[3]) && is_string($reply[3]) && $reply[3] !== '') {
+                // The session moved to a new id and the old one is gone:
+                // the old id is invalid, and the id PHP asks for next is
+                // the new one.
+                $this->movedTo = $reply[3];
+                $this->prefetched = [$reply[3], $data, $version, $granted, null];
+                return false;
             }
             $this->prefetched = [$id, $data, $version, $granted, null];
             if ($version > 0) {
