@@ -405,7 +405,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         $length = self::iniInt('session.sid_length', 32);
         $bits = self::iniInt('session.sid_bits_per_character', 4);
         if ($this->openFailed) {
-            return $this->localId($length, $bits);
+            return self::localId($length, $bits);
         }
         $regenerating = self::calledFrom('session_regenerate_id');
         if ($this->movedTo !== null && !$regenerating) {
@@ -434,7 +434,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
                 // fresh id and the destroy PHP asked for.
                 if ($e->getErrorCode() !== 'UNKNOWNID') {
                     $this->fail('cannot regenerate the session id', $e);
-                    return $this->localId($length, $bits);
+                    return self::localId($length, $bits);
                 }
                 try {
                     $this->connection->command(['DESTROY', $old], true);
@@ -443,7 +443,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
                 }
             } catch (PhpsessdException $e) {
                 $this->fail('cannot regenerate the session id', $e);
-                return $this->localId($length, $bits);
+                return self::localId($length, $bits);
             }
         }
 
@@ -454,7 +454,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
             }
         } catch (PhpsessdException $e) {
             $this->failOpen('cannot create a session id', $e);
-            return $this->localId($length, $bits);
+            return self::localId($length, $bits);
         }
         if ($regenerating) {
             $this->regeneratedId = $new;
@@ -801,7 +801,11 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         return [$method, $path];
     }
 
-    private function localId(int $length, int $bits): string
+    /**
+     * A crypto-random id in PHP's own alphabet for the given sid_length and
+     * sid_bits_per_character, for when the daemon cannot make one.
+     */
+    public static function localId(int $length, int $bits): string
     {
         if ($length < 22 || $length > 256) {
             $length = 32;

@@ -43,9 +43,6 @@ final class PrefetchHandler implements
     \SessionIdInterface,
     \SessionUpdateTimestampHandlerInterface
 {
-    /** PHP's session id alphabet, in the order PHP maps bits to characters. */
-    private const ID_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,-';
-
     /** @var Handler does every round trip, always from top level */
     private $inner;
 
@@ -354,7 +351,7 @@ final class PrefetchHandler implements
     #[\ReturnTypeWillChange]
     public function create_sid() // phpcs:ignore PSR1.Methods.CamelCapsMethodName.NotCamelCaps
     {
-        $id = self::localId(self::iniInt('session.sid_length', 32), self::iniInt('session.sid_bits_per_character', 4));
+        $id = Handler::localId(self::iniInt('session.sid_length', 32), self::iniInt('session.sid_bits_per_character', 4));
         $this->created[$id] = true;
 
         return $id;
@@ -462,23 +459,5 @@ final class PrefetchHandler implements
         $value = ini_get($key);
 
         return is_string($value) && is_numeric($value) ? (int) $value : $default;
-    }
-
-    private static function localId(int $length, int $bits): string
-    {
-        if ($length < 22 || $length > 256) {
-            $length = 32;
-        }
-        if ($bits < 4 || $bits > 6) {
-            $bits = 4;
-        }
-        $mask = (1 << $bits) - 1;
-        $bytes = random_bytes($length);
-        $id = '';
-        for ($i = 0; $i < $length; $i++) {
-            $id .= self::ID_ALPHABET[ord($bytes[$i]) & $mask];
-        }
-
-        return $id;
     }
 }
