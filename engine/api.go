@@ -275,10 +275,15 @@ type Info struct {
 	Data       any       `json:"data,omitempty"` // decoded JSON view when the format is known
 }
 
-// Stats are engine counters for the STATS command and metrics.
+// Stats are engine counters for the STATS command and metrics. It is a
+// plain value, copied on every scrape, so it holds no maps or slices.
 type Stats struct {
 	Reads, Writes, Merges, Conflicts, Dropped, Unchanged uint64
-	LockWaits, LockTimeouts, LockHandOffs                uint64
-	InvalidIDs, UnknownIDs, Regenerates, Swept           uint64
-	LocksHeld, Clients                                   int64
+	// Conflicts split by how they were resolved; they add up to Conflicts.
+	// A key removed by one side and changed by the other counts under
+	// theirs whatever its rule, because a removal never wins.
+	ConflictsMine, ConflictsTheirs, ConflictsFail uint64
+	LockWaits, LockTimeouts, LockHandOffs         uint64
+	InvalidIDs, UnknownIDs, Regenerates, Swept    uint64
+	LocksHeld, Clients                            int64
 }

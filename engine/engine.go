@@ -57,10 +57,11 @@ type Engine struct {
 }
 
 type counters struct {
-	reads, writes, merges, conflicts, dropped, unchanged atomic.Uint64
-	lockTimeouts                                         atomic.Uint64
-	invalidIDs, unknownIDs, regenerates, swept           atomic.Uint64
-	locksHeld, clients                                   atomic.Int64
+	reads, writes, merges, dropped, unchanged     atomic.Uint64
+	conflictsMine, conflictsTheirs, conflictsFail atomic.Uint64
+	lockTimeouts                                  atomic.Uint64
+	invalidIDs, unknownIDs, regenerates, swept    atomic.Uint64
+	locksHeld, clients                            atomic.Int64
 }
 
 // NewConfig returns a Config over store with every default filled in and
@@ -232,12 +233,16 @@ func (e *Engine) ttl(t time.Duration) time.Duration {
 func (e *Engine) Stats() Stats {
 	s := Stats{
 		Reads: e.st.reads.Load(), Writes: e.st.writes.Load(), Merges: e.st.merges.Load(),
-		Conflicts: e.st.conflicts.Load(), Dropped: e.st.dropped.Load(), Unchanged: e.st.unchanged.Load(),
+		Dropped: e.st.dropped.Load(), Unchanged: e.st.unchanged.Load(),
+		ConflictsMine: e.st.conflictsMine.Load(), ConflictsTheirs: e.st.conflictsTheirs.Load(), ConflictsFail: e.st.conflictsFail.Load(),
 		LockTimeouts: e.st.lockTimeouts.Load(),
 		InvalidIDs:   e.st.invalidIDs.Load(), UnknownIDs: e.st.unknownIDs.Load(),
 		Regenerates: e.st.regenerates.Load(), Swept: e.st.swept.Load(),
 		LocksHeld: e.st.locksHeld.Load(), Clients: e.st.clients.Load(),
 	}
+	// The total is derived from the loaded parts so a scrape never sees
+	// it disagree with their sum.
+	s.Conflicts = s.ConflictsMine + s.ConflictsTheirs + s.ConflictsFail
 	if e.ownLocker != nil {
 		ls := e.ownLocker.Stats()
 		// The locker knows about leases that ran out; the clients do not.

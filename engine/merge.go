@@ -61,7 +61,9 @@ func (e *Engine) merge(id, format string, bs baseState, mine, theirs []byte) ([]
 	}
 	m := merger{e: e, id: id}
 	out := m.entries(nil, baseE, bs.known, mineE, theirsE)
-	e.st.conflicts.Add(uint64(m.conflicts))
+	e.st.conflictsMine.Add(uint64(m.mine))
+	e.st.conflictsTheirs.Add(uint64(m.theirs))
+	e.st.conflictsFail.Add(uint64(m.failures))
 	if m.failed != nil {
 		return nil, m.conflicts, m.failed
 	}
@@ -83,7 +85,9 @@ type merger struct {
 	e         *Engine
 	id        string
 	conflicts int
-	failed    *ConflictError
+	// The same conflicts by the rule that resolved them, for Stats.
+	mine, theirs, failures int
+	failed                 *ConflictError
 }
 
 func index(es []phpserialize.RawEntry) map[phpserialize.Key][]byte {
@@ -163,19 +167,19 @@ func (m *merger) value(path []string, k phpserialize.Key, bv []byte, inB, baseKn
 	if !inM {
 		// Removed here, changed elsewhere: a removal never wins over a
 		// change, whatever the rule.
-		m.conflict(p, "theirs", "removed by this write, changed by another")
+		m.conflict(p, RuleTheirs, "removed by this write, changed by another")
 		return tv, true
 	}
 	if !inT {
 		switch r := m.e.ruleFor(p); r {
 		case RuleTheirs:
-			m.conflict(p, string(r), "changed by this write, removed by another")
+			m.conflict(p, r, "changed by this write, removed by another")
 			return nil, false
 		case RuleFail:
 			m.fail(p, "changed by this write, removed by another")
 			return nil, false
 		default:
-			m.conflict(p, string(r), "changed by this write, removed by another")
+			m.conflict(p, r, "changed by this write, removed by another")
 			return mv, true
 		}
 	}
@@ -186,13 +190,13 @@ func (m *merger) value(path []string, k phpserialize.Key, bv []byte, inB, baseKn
 	}
 	switch r := m.e.ruleFor(p); r {
 	case RuleTheirs:
-		m.conflict(p, string(r), "changed by both")
+		m.conflict(p, r, "changed by both")
 		return tv, true
 	case RuleFail:
 		m.fail(p, "changed by both")
 		return nil, false
 	default:
-		m.conflict(p, string(r), "changed by both")
+		m.conflict(p, r, "changed by both")
 		return mv, true
 	}
 }
@@ -334,13 +338,19 @@ func number(raw []byte) (float64, bool) {
 	return f, true
 }
 
-func (m *merger) conflict(p []string, rule, what string) {
+func (m *merger) conflict(p []string, rule Rule, what string) {
 	m.conflicts++
-	m.e.log.Info("merge conflict", "session", shortID(m.id), "key", strings.Join(p, "/"), "rule", rule, "case", what)
+	if rule == RuleTheirs {
+		m.theirs++
+	} else {
+		m.mine++
+	}
+	m.e.log.Info("merge conflict", "session", shortID(m.id), "key", strings.Join(p, "/"), "rule", string(rule), "case", what)
 }
 
 func (m *merger) fail(p []string, what string) {
 	m.conflicts++
+	m.failures++
 	path := strings.Join(p, "/")
 	m.e.log.Warn("merge conflict under the fail rule; write refused", "session", shortID(m.id), "key", path, "case", what)
 	if m.failed == nil {

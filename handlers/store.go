@@ -69,6 +69,26 @@ type Store interface {
 	Close() error
 }
 
+// Sizer is implemented by stores that can tell how much they hold without
+// visiting every record, or by visiting each once as cheaply as Scan does.
+// Metrics call it at most once a minute, in the background, in place of a
+// Scan, so an implementation must be cheap enough for that: O(1) from
+// counters kept anyway, or one pass over the listing Scan already walks.
+// A store that would have to load records or ask its backend per key (the
+// Redis store: MEMORY USAGE per key) does not implement it.
+type Sizer interface {
+	// Size returns the number of sessions held and the bytes they take in
+	// the store's own accounting (each implementation documents which
+	// bytes). Sessions expired but not yet swept may be included where
+	// leaving them out would cost a read per session. A decorator whose
+	// inner store is no Sizer returns an error wrapping ErrSizeUnsupported.
+	Size(ctx context.Context) (sessions int64, bytes int64, err error)
+}
+
+// ErrSizeUnsupported is returned by Size of a decorator (cache, sealed)
+// when the store it wraps cannot size itself; callers fall back to Scan.
+var ErrSizeUnsupported = fmt.Errorf("store size: %w", errors.ErrUnsupported)
+
 // Opener opens a store from a parsed URL such as memory://?max_entries=1000
 // or files:///var/lib/php/sessions.
 type Opener func(ctx context.Context, u *url.URL) (Store, error)

@@ -21,7 +21,7 @@ var (
 	dMerges       = desc("merges_total", "Writes merged three-way with a concurrent change.")
 	dLazyWrites   = desc("lazy_writes_total", "Writes of unchanged data: only the expiry was touched.")
 	dDropped      = desc("dropped_writes_total", "Readonly requests whose changed data was dropped.")
-	dConflicts    = desc("merge_conflicts_total", "Keys changed on both sides of a merge and resolved by a rule (or refused under fail).")
+	dConflicts    = desc("merge_conflicts_total", "Keys changed on both sides of a merge, by the rule that resolved them (fail: the write was refused).", "rule")
 	dLockWaits    = desc("lock_waits_total", "Lock acquisitions that had to queue behind a holder.")
 	dLockTimeouts = desc("lock_timeouts_total", "Lock waits that ended at their deadline.")
 	dLockHandOffs = desc("lock_handoffs_total", "Locks handed directly from a releasing holder to the next waiter.")
@@ -44,7 +44,8 @@ var (
 	dSecEvents = desc("security_events_total", "Security signals by kind (invalid_id, unknown_id, auth_failure, fingerprint_mismatch).", "kind")
 	dSecHook   = desc("security_hook_events_total", "Security hook deliveries by result: delivered, failed, dropped (queue full or shutdown).", "result")
 
-	dSessions   = desc("sessions", "Live sessions in the store at the last count (scanned at most once per scan interval).")
+	dSessions   = desc("sessions", "Live sessions in the store at the last count (counted at most once per scan interval).")
+	dBytes      = desc("stored_bytes", "Bytes the store held at the last count, in the store's own accounting; only for stores that can size themselves.")
 	dScanAge    = desc("sessions_scan_age_seconds", "Seconds since the session count was last started.")
 	dScanErrors = desc("sessions_scan_errors_total", "Session counts that failed.")
 )
@@ -57,7 +58,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		dReads, dWrites, dMerges, dLazyWrites, dDropped, dConflicts, dLockWaits, dLockTimeouts, dLockHandOffs, dLocksHeld, dClients,
 		dInvalidIDs, dUnknownIDs, dRegenerates, dSwept,
 		dCommands, dUnknownCmds, dErrors, dStoreErrors, dAuthFailures, dConnsOpen, dConnsTotal, dShutting,
-		dSessions, dScanAge, dScanErrors, dSecEvents, dSecHook,
+		dSessions, dBytes, dScanAge, dScanErrors, dSecEvents, dSecHook,
 	} {
 		ch <- d
 	}
@@ -91,6 +92,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		if n := m.sessions.Load(); n >= 0 {
 			ch <- prometheus.MustNewConstMetric(dSessions, prometheus.GaugeValue, float64(n))
 		}
+		if b := m.bytes.Load(); b >= 0 {
+			ch <- prometheus.MustNewConstMetric(dBytes, prometheus.GaugeValue, float64(b))
+		}
 		m.scanMu.Lock()
 		last := m.lastScan
 		m.scanMu.Unlock()
@@ -115,7 +119,9 @@ func collectEngine(ch chan<- prometheus.Metric, s engine.Stats) {
 	counter(ch, dMerges, s.Merges)
 	counter(ch, dLazyWrites, s.Unchanged)
 	counter(ch, dDropped, s.Dropped)
-	counter(ch, dConflicts, s.Conflicts)
+	counter(ch, dConflicts, s.ConflictsMine, string(engine.RuleMine))
+	counter(ch, dConflicts, s.ConflictsTheirs, string(engine.RuleTheirs))
+	counter(ch, dConflicts, s.ConflictsFail, string(engine.RuleFail))
 	counter(ch, dLockWaits, s.LockWaits)
 	counter(ch, dLockTimeouts, s.LockTimeouts)
 	counter(ch, dLockHandOffs, s.LockHandOffs)

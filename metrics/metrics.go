@@ -4,16 +4,18 @@
 // adds no work to a request; the only per-request cost is the optional
 // ObserveCommand hook the server calls once per command to fill the latency
 // histograms and the per-mode request counts, which the existing counters
-// cannot provide. The number of stored sessions comes from a store Scan
-// that runs at most once per Options.ScanEvery, in the background, when a
-// scrape finds the last count stale. Bytes stored are not exported: a Scan
-// lists ids and expiries only, and measuring sizes would mean loading every
-// session.
+// cannot provide. The number of stored sessions is counted at most once
+// per Options.ScanEvery, in the background, when a scrape finds the last
+// count stale: through handlers.Sizer when the store implements it, which
+// also gives the bytes stored, otherwise through a Scan. Bytes are only
+// exported for a Sizer: a Scan lists ids and expiries, and measuring sizes
+// from it would mean loading every session.
 package metrics
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -44,7 +46,8 @@ type Options struct {
 	Server func() server.AllStats
 	// Signals, when set, exports security event counts and hook results.
 	Signals *security.Signals
-	// Store, when set, is scanned to count live sessions.
+	// Store, when set, is counted for live sessions (and bytes stored,
+	// when it is a handlers.Sizer).
 	Store handlers.Store
 	// ScanEvery is the minimum interval between two scans; 0: 60 s,
 	// negative: never scan.
@@ -69,7 +72,9 @@ type Metrics struct {
 	scanMu      sync.Mutex
 	scanning    bool
 	lastScan    time.Time
-	sessions    atomic.Int64 // -1 until the first scan finished
+	sessions    atomic.Int64 // -1 until the first count finished
+	bytes       atomic.Int64 // -1 until a Sizer answered; stays -1 without one
+	noSizer     atomic.Bool  // the store's Size said it cannot: Scan from then on
 	scanErrors  atomic.Uint64
 	scanCtx     context.Context
 	scanCancel  context.CancelFunc
@@ -92,6 +97,7 @@ func New(o Options) (*Metrics, error) {
 	}
 	m := &Metrics{opts: o, log: log, reg: prometheus.NewRegistry()}
 	m.sessions.Store(-1)
+	m.bytes.Store(-1)
 	m.scanCtx, m.scanCancel = context.WithCancel(context.Background())
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "command_duration_seconds",
@@ -175,14 +181,9 @@ func (m *Metrics) maybeScan() {
 		defer m.scanWG.Done()
 		ctx, cancel := context.WithTimeout(m.scanCtx, m.opts.ScanTimeout)
 		defer cancel()
-		var n int64
-		err := m.opts.Store.Scan(ctx, func(string, time.Time) error {
-			n++
-			return nil
-		})
+		err := m.count(ctx)
 		switch {
 		case err == nil:
-			m.sessions.Store(n)
 		case errors.Is(err, context.Canceled) && m.scanCtx.Err() != nil:
 		default:
 			m.scanErrors.Add(1)
@@ -192,4 +193,34 @@ func (m *Metrics) maybeScan() {
 		m.scanning = false
 		m.scanMu.Unlock()
 	}()
+}
+
+// count stores the session count, and the bytes when the store can size
+// itself. A decorator over a store that cannot answers ErrSizeUnsupported
+// on every call, so that is remembered and Scan used from then on.
+func (m *Metrics) count(ctx context.Context) error {
+	if sz, ok := m.opts.Store.(handlers.Sizer); ok && !m.noSizer.Load() {
+		n, b, err := sz.Size(ctx)
+		switch {
+		case err == nil:
+			m.sessions.Store(n)
+			m.bytes.Store(b)
+			return nil
+		case errors.Is(err, handlers.ErrSizeUnsupported):
+			m.noSizer.Store(true)
+			m.bytes.Store(-1)
+		default:
+			return fmt.Errorf("size store: %w", err)
+		}
+	}
+	var n int64
+	err := m.opts.Store.Scan(ctx, func(string, time.Time) error {
+		n++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan store: %w", err)
+	}
+	m.sessions.Store(n)
+	return nil
 }

@@ -178,8 +178,10 @@ func TestScrapeAfterTraffic(t *testing.T) {
 			t.Errorf("%s = %v, want >= %v", series, v, min)
 		}
 	}
-	if v := value(t, body, "phpsessd_merge_conflicts_total"); v != 0 {
-		t.Errorf("conflicts = %v, want 0", v)
+	for _, rule := range []string{"mine", "theirs", "fail"} {
+		if v := value(t, body, `phpsessd_merge_conflicts_total{rule="`+rule+`"}`); v != 0 {
+			t.Errorf("%s conflicts = %v, want 0", rule, v)
+		}
 	}
 	// The session count arrives from the background scan on a later scrape.
 	deadline := time.Now().Add(5 * time.Second)

@@ -222,6 +222,18 @@ func (c *Cache) Scan(ctx context.Context, fn func(id string, expires time.Time) 
 	return c.inner.Scan(ctx, fn)
 }
 
+var _ handlers.Sizer = (*Cache)(nil)
+
+// Size implements handlers.Sizer by asking the store: cached records are
+// copies of stored ones, so they add no sessions and no stored bytes.
+func (c *Cache) Size(ctx context.Context) (sessions, bytes int64, err error) {
+	sz, ok := c.inner.(handlers.Sizer)
+	if !ok {
+		return 0, 0, fmt.Errorf("cache: %w", handlers.ErrSizeUnsupported)
+	}
+	return sz.Size(ctx)
+}
+
 // Sweep implements handlers.Store. Besides the store's sweep it drops the
 // cached records expired at now (now may lie in the future) and fences off
 // reads that fetched a record before the store removed it.

@@ -383,6 +383,24 @@ func (s *Store) Bytes() int64 {
 	return s.bytes
 }
 
+var _ handlers.Sizer = (*Store)(nil)
+
+// Size implements handlers.Sizer in O(1) from the LRU's own accounting:
+// bytes are the accounted bytes (id, data and meta plus EntryOverhead per
+// session, what max_bytes limits), and both numbers include records that
+// expired but were not swept or loaded since, as Len does.
+func (s *Store) Size(ctx context.Context) (sessions, bytes int64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, fmt.Errorf("memory store: size: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, 0, ErrClosed
+	}
+	return int64(s.lru.Len()), s.bytes, nil
+}
+
 // Close drops every record; later calls return ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()

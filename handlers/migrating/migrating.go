@@ -28,6 +28,10 @@ func init() {
 }
 
 // Store serves sessions from New while falling back to Old until Until.
+// It is no handlers.Sizer even when both stores are: before the cut-over a
+// session copied on first access is held by both, and adding their sizes
+// would count it twice; only Scan, which remembers new's ids, can tell, so
+// metrics keep counting through Scan.
 type Store struct {
 	old, new handlers.Store
 	until    time.Time

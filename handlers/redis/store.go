@@ -79,6 +79,9 @@ const (
 )
 
 // Store is a handlers.Store on Redis, Valkey, Sentinel or Cluster.
+// It is no handlers.Sizer: Redis keeps no per-prefix byte count, so sizing
+// the sessions would take a MEMORY USAGE round trip for every key of every
+// master, a full keyspace walk on top of the SCAN that counts them.
 type Store struct {
 	client      goredis.UniversalClient
 	ks          keyspace

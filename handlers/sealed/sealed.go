@@ -159,6 +159,19 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	return s.inner.Sweep(ctx, now)
 }
 
+var _ handlers.Sizer = (*Store)(nil)
+
+// Size implements handlers.Sizer by asking the inner store, so the bytes
+// are the sealed records as stored (ciphertext, compressed, with headers),
+// not the PHP data the engine sees: that is what occupies the backend.
+func (s *Store) Size(ctx context.Context) (sessions, bytes int64, err error) {
+	sz, ok := s.inner.(handlers.Sizer)
+	if !ok {
+		return 0, 0, fmt.Errorf("sealed: %w", handlers.ErrSizeUnsupported)
+	}
+	return sz.Size(ctx)
+}
+
 // Close closes the inner store and releases the codecs.
 func (s *Store) Close() error {
 	err := s.inner.Close()
