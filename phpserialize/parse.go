@@ -113,6 +113,31 @@ func (p *parser) classHeader(pos int, what string) (int, int, int, error) {
 	return start, end, end + 1, nil
 }
 
+// classAndCount reads the `N:"Class":count:{` head that O: and C: share and
+// returns the class name span, where the count starts (for errors about
+// it), the count, and the position after the '{'. On error the fifth
+// result is the position the caller reports.
+func (p *parser) classAndCount(pos int, what string) (ns, ne, countAt, n, body int, err error) {
+	ns, ne, q, err := p.classHeader(pos, "class")
+	if err != nil {
+		return 0, 0, 0, 0, q, err
+	}
+	if !validClassName(p.data[ns:ne]) {
+		return 0, 0, 0, 0, q, p.err(ns, "invalid class name")
+	}
+	if q >= len(p.data) || p.data[q] != ':' {
+		return 0, 0, 0, 0, q, p.err(q, "expected ':' after class name")
+	}
+	n, q2, ok := p.readLen(q + 1)
+	if !ok {
+		return 0, 0, 0, 0, q2, p.err(q2, "expected "+what)
+	}
+	if !p.expect2(q2, ':', '{') {
+		return 0, 0, 0, 0, q2, p.err(q2, "expected ':{' after "+what)
+	}
+	return ns, ne, q + 1, n, q2 + 2, nil
+}
+
 func validClassName(b []byte) bool {
 	if len(b) == 0 || b[0] == '\\' {
 		return false
@@ -355,50 +380,22 @@ func (p *parser) parseValue(pos int, out *Value) (int, error) {
 		return p.entries(q, n, nil, out)
 
 	case 'O':
-		ns, ne, q, err := p.classHeader(pos+2, "class")
+		ns, ne, countAt, n, q2, err := p.classAndCount(pos+2, "property count")
 		if err != nil {
-			return q, err
+			return q2, err
 		}
-		if !validClassName(data[ns:ne]) {
-			return q, p.err(ns, "invalid class name")
-		}
-		if q >= len(data) || data[q] != ':' {
-			return q, p.err(q, "expected ':' after class name")
-		}
-		n, q2, ok := p.readLen(q + 1)
-		if !ok {
-			return q2, p.err(q2, "expected property count")
-		}
-		if !p.expect2(q2, ':', '{') {
-			return q2, p.err(q2, "expected ':{' after property count")
-		}
-		q2 += 2
 		if n > (len(data)-q2)/2 {
-			return q2, p.err(q+1, "property count exceeds input")
+			return q2, p.err(countAt, "property count exceeds input")
 		}
 		return p.entries(q2, n, data[ns:ne:ne], out)
 
 	case 'C':
-		ns, ne, q, err := p.classHeader(pos+2, "class")
+		ns, ne, countAt, n, q2, err := p.classAndCount(pos+2, "payload length")
 		if err != nil {
-			return q, err
+			return q2, err
 		}
-		if !validClassName(data[ns:ne]) {
-			return q, p.err(ns, "invalid class name")
-		}
-		if q >= len(data) || data[q] != ':' {
-			return q, p.err(q, "expected ':' after class name")
-		}
-		n, q2, ok := p.readLen(q + 1)
-		if !ok {
-			return q2, p.err(q2, "expected payload length")
-		}
-		if !p.expect2(q2, ':', '{') {
-			return q2, p.err(q2, "expected ':{' after payload length")
-		}
-		q2 += 2
 		if n >= len(data)-q2 {
-			return q2, p.err(q+1, "payload length exceeds input")
+			return q2, p.err(countAt, "payload length exceeds input")
 		}
 		if data[q2+n] != '}' {
 			return q2 + n, p.err(q2+n, "expected '}' after payload")
