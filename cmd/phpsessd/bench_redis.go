@@ -337,6 +337,24 @@ func redisCommands(ctx context.Context, rdb *goredis.Client) (int64, error) {
 // doing READ then WRITE of its own session until d passes or max pairs are
 // done in total. It returns the pairs done and the seconds they took.
 func loadPairs(ctx context.Context, addrs []string, clients int, d time.Duration, maxPairs int64) (int64, float64, error) {
+	return runPairs(ctx, addrs, clients, d, maxPairs, "benchredis", readWritePair)
+}
+
+// pairFunc is one unit of load on a connection: the round trips a PHP
+// request makes, or their counterpart on the server compared with. k
+// counts the pairs of the connection, -1 for the untimed warm-up.
+type pairFunc func(ctx context.Context, c *protocol.Client, id string, k int64) error
+
+func readWritePair(ctx context.Context, c *protocol.Client, id string, k int64) error {
+	_, err := readWrite(ctx, c, id, k)
+	return err
+}
+
+// runPairs runs clients connections, spread round-robin over addrs, each
+// doing pair on its own session id (prefix plus the client number) until d
+// passes or max pairs are done in total. It returns the pairs done and the
+// seconds they took.
+func runPairs(ctx context.Context, addrs []string, clients int, d time.Duration, maxPairs int64, prefix string, pair pairFunc) (int64, float64, error) {
 	conns := make([]*protocol.Client, 0, clients)
 	defer func() {
 		for _, c := range conns {
@@ -353,17 +371,14 @@ func loadPairs(ctx context.Context, addrs []string, clients int, d time.Duration
 		conns = append(conns, c)
 	}
 	ids := make([]string, clients)
-	bases := make([]int64, clients)
 	// One untimed pair per client first: it creates the session and warms
 	// the daemon's Redis connection pool, which the timed part should not
 	// pay for.
 	for i, c := range conns {
-		ids[i] = fmt.Sprintf("benchredis%022d", i)
-		b, err := readWrite(ctx, c, ids[i], -1)
-		if err != nil {
+		ids[i] = fmt.Sprintf("%s%0*d", prefix, 32-len(prefix), i)
+		if err := pair(ctx, c, ids[i], -1); err != nil {
 			return 0, 0, fmt.Errorf("client %d warm-up: %w", i+1, err)
 		}
-		bases[i] = b
 	}
 
 	// The round trips themselves run without a context deadline: a
@@ -403,7 +418,7 @@ func loadPairs(ctx context.Context, addrs []string, clients int, d time.Duration
 					total.Add(-1)
 					return
 				}
-				if _, err := readWrite(context.Background(), c, ids[i], k); err != nil {
+				if err := pair(context.Background(), c, ids[i], k); err != nil {
 					total.Add(-1)
 					once.Do(func() { firstErr = fmt.Errorf("client %d: %w", i+1, err) })
 					stopLoad()
@@ -512,16 +527,38 @@ func (b *redisBaseline) result() benchRedisBase {
 // runRedisBenchmark runs `redis-benchmark -t get,set` with n requests of
 // each and returns their rates.
 func runRedisBenchmark(ctx context.Context, bin, addr string, clients int, n int64) (get, set float64, err error) {
-	host, port, ok := strings.Cut(addr, ":")
-	if !ok {
-		return 0, 0, fmt.Errorf("redis address %q has no port", addr)
+	rps, err := redisBenchmark(ctx, bin, addr, clients, n, "-t", "get,set")
+	if err != nil {
+		return 0, 0, err
+	}
+	get, set = rps["GET"], rps["SET"]
+	if get <= 0 || set <= 0 {
+		return 0, 0, fmt.Errorf("redis-benchmark reported no GET or SET rate: %v", rps)
+	}
+	return get, set, nil
+}
+
+// redisBenchmark runs redis-benchmark with n requests per test against
+// addr (host:port, or unix:///path) and returns requests/s by test name;
+// args choose the tests (-t get,set) or give one command of any server
+// that speaks RESP.
+func redisBenchmark(ctx context.Context, bin, addr string, clients int, n int64, args ...string) (map[string]float64, error) {
+	var target []string
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		target = []string{"-s", path}
+	} else {
+		host, port, ok := strings.Cut(addr, ":")
+		if !ok {
+			return nil, fmt.Errorf("redis address %q has no port", addr)
+		}
+		target = []string{"-h", host, "-p", port}
 	}
 	// Killed with its process group on ctrl-C, or after a bound no sane
 	// machine reaches (n at 1000 requests/s, plus slack).
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(n)*time.Millisecond+time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(rctx, bin, "-h", host, "-p", port, "-c", strconv.Itoa(clients),
-		"-n", strconv.FormatInt(n, 10), "-r", "100000", "-t", "get,set", "--csv")
+	full := append(target, "-c", strconv.Itoa(clients), "-n", strconv.FormatInt(n, 10), "-r", "100000", "--csv")
+	cmd := exec.CommandContext(rctx, bin, append(full, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
@@ -530,19 +567,11 @@ func runRedisBenchmark(ctx context.Context, bin, addr string, clients int, n int
 	out, err := cmd.Output()
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, 0, fmt.Errorf("interrupted: %w", ctx.Err())
+			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
 		}
-		return 0, 0, fmt.Errorf("%s: %w: %s", bin, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("%s: %w: %s", bin, err, strings.TrimSpace(stderr.String()))
 	}
-	rps, err := parseRedisBenchmarkCSV(out)
-	if err != nil {
-		return 0, 0, err
-	}
-	get, set = rps["GET"], rps["SET"]
-	if get <= 0 || set <= 0 {
-		return 0, 0, fmt.Errorf("redis-benchmark reported no GET or SET rate: %q", lastLines(string(out), 5))
-	}
-	return get, set, nil
+	return parseRedisBenchmarkCSV(out)
 }
 
 // parseRedisBenchmarkCSV returns requests/s by test name from --csv

@@ -194,6 +194,15 @@ func (s *server) startOn(bin string, port int, args func(port int) ([]string, er
 	return nil
 }
 
+// PID is the server's process id while it runs, else 0; benchmarks read
+// its CPU time from /proc.
+func (s *server) PID() int {
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.cmd.Process.Pid
+}
+
 // Stop shuts the server down with SIGTERM, killing its process group if
 // it does not exit within a few seconds. It is safe to call more than
 // once, and on a server that never started.
