@@ -38,7 +38,39 @@ func keepMeta(old sessionMeta, format string) sessionMeta {
 	return m
 }
 
+// plainMeta holds the encodings of the meta nearly every session has: a
+// format and nothing else. Saving and loading a session is the hot path
+// of every request, and matching these bytes skips msgpack's reflection.
+var plainMeta = func() []plainEncoding {
+	var p []plainEncoding
+	for _, f := range []string{"php", "php_serialize", "php_binary", ""} {
+		b, err := msgpack.Marshal(&sessionMeta{V: metaVersion, Format: f})
+		if err != nil {
+			panic(fmt.Sprintf("encode plain session meta: %v", err))
+		}
+		p = append(p, plainEncoding{f, b})
+	}
+	return p
+}()
+
+type plainEncoding struct {
+	format string
+	enc    []byte
+}
+
+func isPlain(m sessionMeta) bool {
+	return m.Alias == "" && len(m.Refs) == 0 && len(m.FPSalt) == 0 && len(m.FPUA) == 0 && len(m.FPIP) == 0
+}
+
 func encodeMeta(m sessionMeta) []byte {
+	if isPlain(m) {
+		for _, p := range plainMeta {
+			if p.format == m.Format {
+				// A copy: stores own the Record they are given.
+				return append([]byte(nil), p.enc...)
+			}
+		}
+	}
 	m.V = metaVersion
 	b, err := msgpack.Marshal(&m)
 	if err != nil {
@@ -53,6 +85,11 @@ func decodeMeta(b []byte) (sessionMeta, error) {
 	var m sessionMeta
 	if len(b) == 0 {
 		return m, nil
+	}
+	for _, p := range plainMeta {
+		if string(b) == string(p.enc) {
+			return sessionMeta{V: metaVersion, Format: p.format}, nil
+		}
 	}
 	if err := msgpack.Unmarshal(b, &m); err != nil {
 		return sessionMeta{}, fmt.Errorf("decode session meta: %w", err)
