@@ -1,10 +1,11 @@
 package engine
 
 import (
+	"hash/maphash"
 	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // baseCache remembers recently handed-out session values by (id, version)
@@ -12,12 +13,22 @@ import (
 // still be merged against the exact base its READ saw. It is bounded by
 // entries and by bytes, and entries go stale after a TTL; a miss only means
 // the merge falls back to an empty base.
+//
+// Every READ and WRITE passes through it, so it is split into shards by
+// session id: requests of different sessions do not wait for one lock.
 type baseCache struct {
+	seed   maphash.Seed
+	shards [baseShards]baseShard
+	ttl    time.Duration
+}
+
+const baseShards = 16
+
+type baseShard struct {
 	mu       sync.Mutex
-	c        *lru.Cache[baseKey, baseEntry]
+	c        *simplelru.LRU[baseKey, baseEntry]
 	bytes    int
 	maxBytes int
-	ttl      time.Duration
 }
 
 type baseKey struct {
@@ -32,31 +43,52 @@ type baseEntry struct {
 }
 
 func newBaseCache(entries, maxBytes int, ttl time.Duration) *baseCache {
-	bc := &baseCache{maxBytes: maxBytes, ttl: ttl}
-	c, err := lru.NewWithEvict[baseKey, baseEntry](entries, func(_ baseKey, v baseEntry) {
-		bc.bytes -= len(v.data)
-	})
-	if err != nil {
-		return nil
+	bc := &baseCache{seed: maphash.MakeSeed(), ttl: ttl}
+	perEntries := max(1, entries/baseShards)
+	perBytes := max(1, maxBytes/baseShards)
+	for i := range bc.shards {
+		sh := &bc.shards[i]
+		sh.maxBytes = perBytes
+		c, err := simplelru.NewLRU[baseKey, baseEntry](perEntries, func(_ baseKey, v baseEntry) {
+			sh.bytes -= len(v.data)
+		})
+		if err != nil {
+			return nil
+		}
+		sh.c = c
 	}
-	bc.c = c
 	return bc
 }
 
+func (bc *baseCache) shard(id string) *baseShard {
+	return &bc.shards[maphash.String(bc.seed, id)%baseShards]
+}
+
+// put records data as the value of id at version. The same id and version
+// always name the same bytes, so an entry already there is left alone: a
+// READ of the version the last WRITE stored costs a lookup, not an insert.
 func (bc *baseCache) put(id string, version uint64, data []byte, format string) {
-	if bc == nil || version == 0 || len(data) > bc.maxBytes/4 {
+	if bc == nil || version == 0 {
 		return
 	}
-	bc.mu.Lock()
-	defer bc.mu.Unlock()
-	k := baseKey{id, version}
-	if old, ok := bc.c.Peek(k); ok {
-		bc.bytes -= len(old.data)
+	sh := bc.shard(id)
+	if len(data) > sh.maxBytes/4 {
+		return
 	}
-	bc.bytes += len(data)
-	bc.c.Add(k, baseEntry{data: data, format: format, at: time.Now()})
-	for bc.bytes > bc.maxBytes && bc.c.Len() > 0 {
-		bc.c.RemoveOldest()
+	k := baseKey{id, version}
+	now := time.Now()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if old, ok := sh.c.Peek(k); ok && now.Sub(old.at) < bc.ttl/2 {
+		return
+	} else if ok {
+		// Refreshed so a session read again and again stays findable.
+		sh.c.Remove(k)
+	}
+	sh.bytes += len(data)
+	sh.c.Add(k, baseEntry{data: data, format: format, at: now})
+	for sh.bytes > sh.maxBytes && sh.c.Len() > 0 {
+		sh.c.RemoveOldest()
 	}
 }
 
@@ -64,14 +96,16 @@ func (bc *baseCache) get(id string, version uint64) (baseEntry, bool) {
 	if bc == nil || version == 0 {
 		return baseEntry{}, false
 	}
-	bc.mu.Lock()
-	defer bc.mu.Unlock()
-	e, ok := bc.c.Get(baseKey{id, version})
+	sh := bc.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	k := baseKey{id, version}
+	e, ok := sh.c.Get(k)
 	if !ok {
 		return baseEntry{}, false
 	}
 	if time.Since(e.at) > bc.ttl {
-		bc.c.Remove(baseKey{id, version})
+		sh.c.Remove(k)
 		return baseEntry{}, false
 	}
 	return e, true
