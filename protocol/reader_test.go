@@ -224,3 +224,52 @@ func TestParseAddress(t *testing.T) {
 		}
 	}
 }
+
+// Short arguments share one buffer per request; each must still behave as
+// a slice of its own: right bytes whatever the mix of sizes, appends that
+// never run into the next argument, and no sharing between requests.
+func TestReadRequestArgumentsAreIndependent(t *testing.T) {
+	long := strings.Repeat("L", slabArg+1)
+	fill := strings.Repeat("f", slabArg)
+	want := [][]string{
+		{"READ", "abc", "FORMAT", "php"},
+		{"WRITE", "abc", long, "BASE", "17"},
+		// More short bytes than one buffer holds: the rest spill over.
+		{"SET", fill, fill, fill, fill, fill, "x", ""},
+	}
+	var in bytes.Buffer
+	w := NewWriter(&in)
+	for _, req := range want {
+		args := make([][]byte, len(req))
+		for i, a := range req {
+			args[i] = []byte(a)
+		}
+		if err := w.WriteRequest(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(&in, Limits{})
+	var got [][][]byte
+	for range want {
+		args, err := r.ReadRequest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, args)
+	}
+	for _, args := range got {
+		for i := range args {
+			args[i] = append(args[i], '!')
+		}
+	}
+	for k, req := range want {
+		for i, a := range req {
+			if string(got[k][i]) != a+"!" {
+				t.Errorf("request %d arg %d = %q, want %q", k, i, got[k][i], a+"!")
+			}
+		}
+	}
+}
