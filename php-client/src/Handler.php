@@ -99,16 +99,34 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
      */
     private $openFailed = false;
 
-    public function __construct(Connection $connection, ?Config $config = null)
-    {
+    /** @var string|null null: session.serialize_handler, read per command */
+    private $format;
+
+    /** @var int|null seconds; null: session.gc_maxlifetime, read per command */
+    private $ttl;
+
+    /**
+     * $format and $ttl are for callers that drive the handler themselves
+     * instead of through PHP's session module (Laravel's session store):
+     * their data is not encoded by session.serialize_handler and their
+     * lifetime is not session.gc_maxlifetime.
+     */
+    public function __construct(
+        Connection $connection,
+        ?Config $config = null,
+        ?string $format = null,
+        ?int $ttl = null
+    ) {
         $this->connection = $connection;
         $this->config = $config !== null ? $config : new Config();
+        $this->format = $format;
+        $this->ttl = $ttl !== null ? max(0, $ttl) : null;
     }
 
     /**
      * @throws \InvalidArgumentException when the config has no address
      */
-    public static function fromConfig(Config $config): self
+    public static function fromConfig(Config $config, ?string $format = null, ?int $ttl = null): self
     {
         if ($config->address === null) {
             throw new \InvalidArgumentException('phpsessd.address is not set');
@@ -122,7 +140,9 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
                 $config->timeout,
                 $config->persistent
             ),
-            $config
+            $config,
+            $format,
+            $ttl
         );
     }
 
@@ -259,7 +279,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
             $args[] = 'MODE';
             $args[] = $mode;
         }
-        array_push($args, 'FORMAT', self::format(), 'TTL', self::ttl());
+        array_push($args, 'FORMAT', $this->format(), 'TTL', $this->ttl());
         $request = self::requestLine();
         if ($request[0] !== null) {
             array_push($args, 'METHOD', $request[0]);
@@ -312,7 +332,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         if ($this->readId === $id) {
             array_push($args, 'BASE', $this->version);
         }
-        array_push($args, 'FORMAT', self::format(), 'TTL', self::ttl());
+        array_push($args, 'FORMAT', $this->format(), 'TTL', $this->ttl());
         // WRITE releases the lock but leaves its result as the connection's
         // base. That only matters on a socket that outlives the request, and
         // there CLOSE rides along instead of costing a round trip in close().
@@ -568,7 +588,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
      */
     public function lock(string $id, string $data): string
     {
-        $args = ['LOCK', $id, 'DATA', $data, 'FORMAT', self::format(), 'TTL', self::ttl()];
+        $args = ['LOCK', $id, 'DATA', $data, 'FORMAT', $this->format(), 'TTL', $this->ttl()];
         if ($this->config->lockWait !== null) {
             array_push($args, 'WAIT', $this->config->lockWait);
         }
@@ -607,7 +627,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
      */
     public function keyOperation(string $operation, string $id, string $key, array $args)
     {
-        $command = array_merge([$operation, $id, $key], $args, ['FORMAT', self::format(), 'TTL', self::ttl()]);
+        $command = array_merge([$operation, $id, $key], $args, ['FORMAT', $this->format(), 'TTL', $this->ttl()]);
         $retryable = $operation === 'SET' || $operation === 'UNSET';
 
         return $this->connection->command($command, $retryable);
@@ -615,7 +635,7 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
 
     private function touch(string $id, string $what): bool
     {
-        $args = ['TOUCH', $id, 'TTL', self::ttl()];
+        $args = ['TOUCH', $id, 'TTL', $this->ttl()];
         try {
             // TOUCH releases nothing; when close() would have to, its CLOSE
             // rides along.
@@ -755,15 +775,22 @@ class Handler implements \SessionHandlerInterface, \SessionIdInterface, \Session
         return false;
     }
 
-    private static function format(): string
+    private function format(): string
     {
+        if ($this->format !== null) {
+            return $this->format;
+        }
         $format = ini_get('session.serialize_handler');
 
         return is_string($format) && $format !== '' ? $format : 'php';
     }
 
-    private static function ttl(): int
+    private function ttl(): int
     {
+        if ($this->ttl !== null) {
+            return $this->ttl;
+        }
+
         return max(0, self::iniInt('session.gc_maxlifetime', 0));
     }
 

@@ -37,13 +37,17 @@ func requirePHP(t testing.TB) string {
 	return bin
 }
 
+// poolChildren is the size of every test pool: more than the largest batch
+// of parallel requests, so none of them queues for a worker.
+const poolChildren = 16
+
 // newPool starts a private php-fpm pool that is stopped when the test
 // ends, whatever its outcome; its logs are attached to a failed test.
 func newPool(t testing.TB) *fpmtest.Pool {
 	t.Helper()
 	bin := requirePHP(t)
 	dir := t.TempDir()
-	p, err := fpmtest.StartPool(fpmtest.PoolConfig{Binary: bin, Dir: dir, Children: 16})
+	p, err := fpmtest.StartPool(fpmtest.PoolConfig{Binary: bin, Dir: dir, Children: poolChildren})
 	if err != nil {
 		t.Fatalf("start php-fpm: %v", err)
 	}
