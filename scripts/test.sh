@@ -28,7 +28,8 @@ FUZZTIME=${FUZZTIME:-100000x}
 WAZERO_VERSION=v1.11.0
 
 # ---------------------------------------------------------------- packages
-debs=(php8.2-cli php8.2-fpm php8.2-redis php8.2-memcached redis-server memcached phpunit nodejs)
+debs=(php8.2-cli php8.2-fpm php8.2-redis php8.2-memcached redis-server memcached phpunit nodejs
+	php-symfony-http-foundation php-laravel-framework)
 missing=()
 for p in "${debs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
