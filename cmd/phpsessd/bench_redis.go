@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,15 +108,8 @@ func benchRedisMain(ctx context.Context, env *cmdEnv, args []string) int {
 	if fs.NArg() > 0 {
 		return usageError(env, "bench-redis", "unexpected argument %q", fs.Arg(0))
 	}
-	switch {
-	case o.clients < 1 || o.clients > 1024:
-		return usageError(env, "bench-redis", "--clients must be 1..1024, got %d", o.clients)
-	case o.duration <= 0 || o.duration > 10*time.Minute:
-		return usageError(env, "bench-redis", "--duration must be in (0, 10m], got %v", o.duration)
-	case o.requests < 1:
-		return usageError(env, "bench-redis", "--requests must be > 0")
-	case o.rounds < 1 || o.rounds > 20:
-		return usageError(env, "bench-redis", "--rounds must be 1..20, got %d", o.rounds)
+	if code := (loadFlags{o.clients, o.duration, o.requests, o.rounds}).check(env, "bench-redis"); code >= 0 {
+		return code
 	}
 	var err error
 	if o.daemons, err = parseDaemonCounts(*daemons); err != nil {
@@ -142,17 +134,7 @@ func benchRedisMain(ctx context.Context, env *cmdEnv, args []string) int {
 		}
 		return exitFail
 	}
-	if o.jsonOut {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintf(env.Stderr, "phpsessd bench-redis: %v\n", err)
-			return exitFail
-		}
-		return exitOK
-	}
-	printBenchRedis(env.Stdout, rep)
-	return exitOK
+	return printReport(env, "bench-redis", o.jsonOut, rep, func(w io.Writer) { printBenchRedis(w, rep) })
 }
 
 // parseDaemonCounts reads "1,2,4" into sorted, distinct counts, so the
@@ -186,19 +168,9 @@ func benchRedis(ctx context.Context, o benchRedisOptions) (*benchRedisReport, er
 	rep := &benchRedisReport{CPUs: runtime.NumCPU(), Clients: o.clients, DurationSec: o.duration.Seconds(), Rounds: o.rounds, Requests: o.requests, opts: o}
 	defer func() { rep.Elapsed = time.Since(began).Seconds() }()
 
-	bin := o.daemonBin
-	if bin == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return rep, fmt.Errorf("find own binary: %w", err)
-		}
-		bin = self
-	}
-	// Unix socket paths are limited to ~100 bytes; a long $TMPDIR would
-	// make the daemons fail to listen.
-	dir, err := os.MkdirTemp("", "psd-br-")
+	bin, dir, err := benchWorkspace(o.daemonBin, "psd-br-")
 	if err != nil {
-		return rep, fmt.Errorf("temp dir: %w", err)
+		return rep, err
 	}
 	defer os.RemoveAll(dir)
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -103,15 +102,8 @@ func benchWireMain(ctx context.Context, env *cmdEnv, args []string) int {
 	if fs.NArg() > 0 {
 		return usageError(env, "bench-wire", "unexpected argument %q", fs.Arg(0))
 	}
-	switch {
-	case o.clients < 1 || o.clients > 1024:
-		return usageError(env, "bench-wire", "--clients must be 1..1024, got %d", o.clients)
-	case o.duration <= 0 || o.duration > 10*time.Minute:
-		return usageError(env, "bench-wire", "--duration must be in (0, 10m], got %v", o.duration)
-	case o.requests < 1:
-		return usageError(env, "bench-wire", "--requests must be > 0")
-	case o.rounds < 1 || o.rounds > 20:
-		return usageError(env, "bench-wire", "--rounds must be 1..20, got %d", o.rounds)
+	if code := (loadFlags{o.clients, o.duration, o.requests, o.rounds}).check(env, "bench-wire"); code >= 0 {
+		return code
 	}
 	rep, err := benchWire(ctx, o)
 	if err != nil {
@@ -123,17 +115,7 @@ func benchWireMain(ctx context.Context, env *cmdEnv, args []string) int {
 		}
 		return exitFail
 	}
-	if o.jsonOut {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintf(env.Stderr, "phpsessd bench-wire: %v\n", err)
-			return exitFail
-		}
-		return exitOK
-	}
-	printBenchWire(env.Stdout, rep)
-	return exitOK
+	return printReport(env, "bench-wire", o.jsonOut, rep, func(w io.Writer) { printBenchWire(w, rep) })
 }
 
 func benchWire(ctx context.Context, o benchWireOptions) (*benchWireReport, error) {
@@ -141,18 +123,9 @@ func benchWire(ctx context.Context, o benchWireOptions) (*benchWireReport, error
 	rep := &benchWireReport{CPUs: runtime.NumCPU(), Clients: o.clients, DurationSec: o.duration.Seconds(), Rounds: o.rounds}
 	defer func() { rep.Elapsed = time.Since(began).Seconds() }()
 
-	bin := o.daemonBin
-	if bin == "" {
-		self, err := os.Executable()
-		if err != nil {
-			return rep, fmt.Errorf("find own binary: %w", err)
-		}
-		bin = self
-	}
-	// Unix socket paths are limited to ~100 bytes.
-	dir, err := os.MkdirTemp("", "psd-bw-")
+	bin, dir, err := benchWorkspace(o.daemonBin, "psd-bw-")
 	if err != nil {
-		return rep, fmt.Errorf("temp dir: %w", err)
+		return rep, err
 	}
 	defer os.RemoveAll(dir)
 
