@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
@@ -65,4 +68,14 @@ func printReport(env *cmdEnv, name string, asJSON bool, rep any, text func(io.Wr
 		return exitFail
 	}
 	return exitOK
+}
+
+// interruptible runs a command with a context that Ctrl-C or SIGTERM
+// cancels, so a long bench stops its servers and exits cleanly.
+func interruptible(main func(ctx context.Context, env *cmdEnv, args []string) int) func(*cmdEnv, []string) int {
+	return func(env *cmdEnv, args []string) int {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return main(ctx, env, args)
+	}
 }

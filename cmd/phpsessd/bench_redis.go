@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -29,19 +28,12 @@ import (
 func init() {
 	register("bench-redis", command{
 		Summary: "READ+WRITE pairs/s of phpsessd on Redis next to redis-benchmark GET+SET, and 1/2/4 daemons sharing one Redis",
-		Run: func(env *cmdEnv, args []string) int {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return benchRedisMain(ctx, env, args)
-		},
+		Run:     interruptible(benchRedisMain),
 	})
 }
 
 type benchRedisOptions struct {
-	clients        int
-	duration       time.Duration
-	requests       int64
-	rounds         int
+	loadFlags
 	daemons        []int
 	jsonOut        bool
 	redisServer    string
@@ -108,7 +100,7 @@ func benchRedisMain(ctx context.Context, env *cmdEnv, args []string) int {
 	if fs.NArg() > 0 {
 		return usageError(env, "bench-redis", "unexpected argument %q", fs.Arg(0))
 	}
-	if code := (loadFlags{o.clients, o.duration, o.requests, o.rounds}).check(env, "bench-redis"); code >= 0 {
+	if code := o.check(env, "bench-redis"); code >= 0 {
 		return code
 	}
 	var err error

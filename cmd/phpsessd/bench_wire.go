@@ -7,12 +7,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -23,19 +21,12 @@ import (
 func init() {
 	register("bench-wire", command{
 		Summary: "READ+WRITE round trips/s of the daemon (memory store, unix socket) next to Redis GET+SET, same client, same run",
-		Run: func(env *cmdEnv, args []string) int {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return benchWireMain(ctx, env, args)
-		},
+		Run:     interruptible(benchWireMain),
 	})
 }
 
 type benchWireOptions struct {
-	clients        int
-	duration       time.Duration
-	requests       int64
-	rounds         int
+	loadFlags
 	jsonOut        bool
 	redisServer    string
 	redisBenchmark string
@@ -102,7 +93,7 @@ func benchWireMain(ctx context.Context, env *cmdEnv, args []string) int {
 	if fs.NArg() > 0 {
 		return usageError(env, "bench-wire", "unexpected argument %q", fs.Arg(0))
 	}
-	if code := (loadFlags{o.clients, o.duration, o.requests, o.rounds}).check(env, "bench-wire"); code >= 0 {
+	if code := o.check(env, "bench-wire"); code >= 0 {
 		return code
 	}
 	rep, err := benchWire(ctx, o)
