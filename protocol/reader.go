@@ -120,7 +120,7 @@ func (r *Reader) ReadRequest() ([][]byte, error) {
 			if slab == nil {
 				slab = make([]byte, 0, slabSize)
 			}
-			if int64(cap(slab)-len(slab)) >= l+2 {
+			if int64(cap(slab)-len(slab)) >= l {
 				if err := r.charge(l, "frame"); err != nil {
 					return nil, err
 				}
@@ -214,7 +214,7 @@ func (r *Reader) readInt(what string) (int64, error) {
 // request.
 const (
 	slabArg  = 128
-	slabSize = 512
+	slabSize = 256
 )
 
 // charge checks that n more bytes and their CRLF fit the frame budget.
