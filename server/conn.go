@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -155,8 +156,17 @@ func (c *conn) serve() {
 type flushingReader struct{ c *conn }
 
 func (f flushingReader) Read(p []byte) (int, error) {
+	replied := f.c.w.Buffered() > 0
 	if err := f.c.flush(); err != nil {
 		return 0, err
+	}
+	if replied {
+		// The peer needs a moment to answer a reply with its next
+		// request; reading at once would mostly find the socket empty,
+		// a wasted system call before parking in the poller. Letting the
+		// other connections run first usually gives the request time to
+		// arrive, and costs nothing when nothing else is runnable.
+		runtime.Gosched()
 	}
 	return f.c.nc.Read(p)
 }
