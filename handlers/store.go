@@ -52,7 +52,8 @@ type Store interface {
 	// Save stores rec.Data, rec.Expires and rec.Meta if the stored version
 	// equals expect (0: the session must be absent or expired) and returns
 	// the new version; otherwise it returns ErrVersionMismatch and changes
-	// nothing. rec.Version is ignored.
+	// nothing. rec.Version is ignored. The store keeps none of rec's
+	// slices: the caller may reuse them as soon as Save returns.
 	Save(ctx context.Context, id string, rec Record, expect uint64) (uint64, error)
 	// Touch moves the expiry of an existing session without changing its
 	// data or version; ErrNotFound if absent.

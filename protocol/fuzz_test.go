@@ -20,8 +20,23 @@ func FuzzReadRequest(f *testing.F) {
 	lim := Limits{MaxFrame: 4096, MaxArgs: 8}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewReader(bytes.NewReader(data), lim)
+		// A reader that reuses its buffers must read exactly the same.
+		reused := NewReader(bytes.NewReader(data), lim)
+		reused.ReuseArgs()
 		for i := 0; i < 64; i++ {
 			args, err := r.ReadRequest()
+			rargs, rerr := reused.ReadRequest()
+			if (err == nil) != (rerr == nil) || (err != nil && err.Error() != rerr.Error()) {
+				t.Fatalf("request %d: error %v, with ReuseArgs %v", i, err, rerr)
+			}
+			if len(args) != len(rargs) {
+				t.Fatalf("request %d: %d args, with ReuseArgs %d", i, len(args), len(rargs))
+			}
+			for k := range args {
+				if !bytes.Equal(args[k], rargs[k]) {
+					t.Fatalf("request %d arg %d: %q, with ReuseArgs %q", i, k, args[k], rargs[k])
+				}
+			}
 			if err != nil {
 				var pe *ProtocolError
 				var tb *TooBigError

@@ -51,6 +51,12 @@ type Reader struct {
 	br   *bufio.Reader
 	lim  Limits
 	used int64 // bytes of the frame being read
+
+	// With reuse, the argument list and the arena the arguments are cut
+	// from belong to the Reader and serve every request.
+	reuse bool
+	args  [][]byte
+	arena []byte
 }
 
 // NewReader returns a Reader over r with the given limits.
@@ -62,6 +68,16 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 // parsed yet: a server flushes its replies only when this is zero, which
 // batches the replies of pipelined requests into one write.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// ReuseArgs makes ReadRequest return arguments that are valid only until
+// the next call: the argument list and the bytes of every argument that
+// fits a per-Reader arena are reused for the next request. A server that
+// answers each request before reading the next and keeps no argument
+// beyond that (copying what it stores) saves an allocation per request.
+func (r *Reader) ReuseArgs() {
+	r.reuse = true
+	r.arena = make([]byte, 0, arenaSize)
+}
 
 // Limits returns the effective limits.
 func (r *Reader) Limits() Limits { return r.lim }
@@ -94,12 +110,23 @@ func (r *Reader) ReadRequest() ([][]byte, error) {
 	if n > int64(r.lim.MaxArgs) {
 		return nil, protoErr("too many arguments: %d, limit %d", n, r.lim.MaxArgs)
 	}
-	args := make([][]byte, n)
 	// Small arguments share one allocation: a request is a handful of
 	// short words and an id around its one payload, and one allocation
-	// per word showed in the daemon's profile. Nothing is reused, so the
-	// slices stay valid as long as a caller holds them.
+	// per word showed in the daemon's profile. Without ReuseArgs nothing
+	// is reused, so the slices stay valid as long as a caller holds them.
+	var args [][]byte
 	var slab []byte
+	cut := int64(slabArg)
+	if r.reuse {
+		if cap(r.args) < int(n) {
+			r.args = make([][]byte, n, r.lim.MaxArgs)
+		}
+		args = r.args[:n]
+		clear(args)
+		slab, cut = r.arena[:0], arenaSize
+	} else {
+		args = make([][]byte, n)
+	}
 	for i := range args {
 		b, err := r.br.ReadByte()
 		if err != nil {
@@ -116,7 +143,7 @@ func (r *Reader) ReadRequest() ([][]byte, error) {
 		if l < 0 {
 			return nil, protoErr("argument %d: negative bulk length %d", i+1, l)
 		}
-		if l <= slabArg {
+		if l <= cut {
 			if slab == nil {
 				slab = make([]byte, 0, slabSize)
 			}
@@ -211,10 +238,12 @@ func (r *Reader) readInt(what string) (int64, error) {
 }
 
 // Arguments up to slabArg bytes are cut from one slabSize buffer per
-// request.
+// request; with ReuseArgs, any argument that still fits the arena is.
+// arenaSize holds a typical PHP session with its id and keywords.
 const (
-	slabArg  = 128
-	slabSize = 256
+	slabArg   = 128
+	slabSize  = 256
+	arenaSize = 4 << 10
 )
 
 // charge checks that n more bytes and their CRLF fit the frame budget.

@@ -273,3 +273,55 @@ func TestReadRequestArgumentsAreIndependent(t *testing.T) {
 		}
 	}
 }
+
+// With ReuseArgs, a request's arguments are right whatever the mix of
+// sizes, including arguments too big for the arena and requests with more
+// arguments than the one before, and appending to one never overwrites
+// the next.
+func TestReadRequestReuseArgs(t *testing.T) {
+	big := strings.Repeat("B", arenaSize+1)
+	fill := strings.Repeat("f", arenaSize/3)
+	want := [][]string{
+		{"READ", "abc", "FORMAT", "php"},
+		{"WRITE", "abc", big, "BASE", "17"},
+		{"SET", fill, fill, fill, fill, "x", ""},
+		{"PING"},
+		{"WRITE", "abcd", "n|i:1;", "BASE", "18", "FORMAT", "php", "TTL", "60"},
+	}
+	var in bytes.Buffer
+	w := NewWriter(&in)
+	for _, req := range want {
+		args := make([][]byte, len(req))
+		for i, a := range req {
+			args[i] = []byte(a)
+		}
+		if err := w.WriteRequest(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(&in, Limits{})
+	r.ReuseArgs()
+	for k, req := range want {
+		args, err := r.ReadRequest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(args) != len(req) {
+			t.Fatalf("request %d: %d arguments, want %d", k, len(args), len(req))
+		}
+		for i := range args {
+			args[i] = append(args[i], '!')
+		}
+		for i, a := range req {
+			if string(args[i]) != a+"!" {
+				t.Errorf("request %d arg %d = %.40q, want %.40q", k, i, args[i], a+"!")
+			}
+		}
+	}
+	if _, err := r.ReadRequest(); err != io.EOF {
+		t.Fatalf("after the last request: %v, want io.EOF", err)
+	}
+}

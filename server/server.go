@@ -301,6 +301,9 @@ func (s *Server) newConn(nc net.Conn, l *listener) *conn {
 		w:      protocol.NewWriter(nc),
 	}
 	c.r = protocol.NewReader(flushingReader{c}, protocol.Limits{MaxFrame: s.cfg.MaxFrame, MaxArgs: protocol.DefaultMaxArgs})
+	// Every command answers before the next is read and copies what it
+	// keeps (stores copy what they save), so the arguments can be reused.
+	c.r.ReuseArgs()
 	s.mu.Lock()
 	if s.shutting.Load() {
 		s.mu.Unlock()
