@@ -43,9 +43,22 @@ func BenchmarkMerge(b *testing.B) {
 }
 
 // BenchmarkOptimisticCycle is one PHP request: READ then a changed WRITE
-// on its own session (no contention).
+// on its own session (no contention), with the WRITE saving from its base
+// as the memory store allows (exact) and loading first as other stores
+// need (load-first).
 func BenchmarkOptimisticCycle(b *testing.B) {
+	for _, exact := range []bool{true, false} {
+		name := "exact"
+		if !exact {
+			name = "load-first"
+		}
+		b.Run(name, func(b *testing.B) { benchOptimisticCycle(b, exact) })
+	}
+}
+
+func benchOptimisticCycle(b *testing.B, exact bool) {
 	e := newTestEngine(b, nil)
+	e.exactVersions = exact
 	c := e.NewClient("bench")
 	defer c.Close()
 	data := []byte(benchSession(""))

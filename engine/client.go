@@ -41,6 +41,22 @@ type clientBase struct {
 	// created is the meta a session gets when this request stores it
 	// first (fingerprint binding); zero for existing sessions.
 	created sessionMeta
+	// meta is the stored meta at version when metaOK, kept for a write
+	// that skips the load (Engine.exactVersions). Paths that move version
+	// without knowing the meta saved with it leave metaOK false.
+	meta   sessionMeta
+	metaOK bool
+}
+
+// stored is what the store held when b was handed out, as resolve would
+// find it again if nobody wrote since.
+func (b *clientBase) stored() resolved {
+	return resolved{
+		id:    b.target,
+		rec:   handlers.Record{Data: b.data, Version: b.version},
+		meta:  b.meta,
+		found: b.version != 0,
+	}
 }
 
 // NewClient returns the per-connection state: the bases handed out and the
@@ -281,6 +297,7 @@ func (c *Client) Read(ctx context.Context, r ReadRequest) (ReadResult, error) {
 	c.setBase(r.ID, &clientBase{
 		target: res.id, version: res.rec.Version, exact: true,
 		data: res.rec.Data, format: format, mode: mode, ttl: r.TTL, created: created,
+		meta: res.meta, metaOK: true,
 	})
 	e.bases.put(res.id, res.rec.Version, res.rec.Data, format)
 	return ReadResult{Data: res.rec.Data, Version: res.rec.Version, Mode: mode, MovedTo: movedTo}, nil
@@ -348,8 +365,13 @@ func (c *Client) Write(ctx context.Context, w WriteRequest) (WriteResult, error)
 	defer release()
 
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
-		res, err := e.resolve(ctx, w.ID)
-		if err != nil {
+		var res resolved
+		if attempt == 0 && e.exactVersions && b != nil && b.exact && b.metaOK && b.version != 0 {
+			// Most writes find the session as their READ left it; the
+			// compare-and-swap below proves it, and a mismatch comes back
+			// here for the load.
+			res = b.stored()
+		} else if res, err = e.resolve(ctx, w.ID); err != nil {
 			return WriteResult{}, fmt.Errorf("write session %s: %w", w.ID, err)
 		}
 		if attempt == 0 && !bs.known && w.BaseVersion != 0 {
@@ -405,7 +427,7 @@ func (c *Client) Write(ctx context.Context, w WriteRequest) (WriteResult, error)
 		// session_start in the same request merges from here. out may
 		// alias the caller's buffer, which the server reuses.
 		kept := bytes.Clone(out)
-		nb := &clientBase{target: res.id, version: v, exact: true, data: kept, format: format, mode: mode, ttl: ttl}
+		nb := &clientBase{target: res.id, version: v, exact: true, data: kept, format: format, mode: mode, ttl: ttl, meta: meta, metaOK: true}
 		if b != nil {
 			nb.ttl = b.ttl
 		}
@@ -597,6 +619,7 @@ func (c *Client) Lock(ctx context.Context, r LockRequest) (ReadResult, error) {
 	c.setBase(r.ID, &clientBase{
 		target: res.id, version: res.rec.Version, exact: true,
 		data: res.rec.Data, format: format, mode: ModeLocked, ttl: ttl,
+		meta: res.meta, metaOK: true,
 	})
 	e.bases.put(res.id, res.rec.Version, res.rec.Data, format)
 	return ReadResult{Data: out, Version: res.rec.Version, Mode: ModeLocked}, nil

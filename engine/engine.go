@@ -35,6 +35,10 @@ type Engine struct {
 	keyRules []compiledKeyRule
 	counters []keyPattern
 	bases    *baseCache
+	// exactVersions: the store's version changes with every save (see
+	// handlers.ExactVersioner), so a write from an exact base may skip
+	// the load and save against the version it read.
+	exactVersions bool
 
 	// shards serialise the load-merge-save of writes to one session inside
 	// this daemon so concurrent writers queue instead of burning CAS
@@ -138,6 +142,9 @@ func New(cfg Config) (*Engine, error) {
 		keyRules: keyRules, counters: ctrs,
 		bases: newBaseCache(cfg.BaseCacheSize, cfg.BaseCacheBytes, cfg.BaseCacheTTL),
 		seed:  maphash.MakeSeed(),
+	}
+	if ev, ok := cfg.Store.(handlers.ExactVersioner); ok {
+		e.exactVersions = ev.ExactVersions()
 	}
 	if e.locker == nil {
 		e.ownLocker = NewMemLocker(log)

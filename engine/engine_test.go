@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -865,3 +866,89 @@ func TestTwoDaemonsShareAStore(t *testing.T) {
 type nopCloseStore struct{ handlers.Store }
 
 func (nopCloseStore) Close() error { return nil }
+
+// loadCounter counts the loads of the real store it wraps; the embedded
+// *memory.Store keeps its exact versions.
+type loadCounter struct {
+	*memory.Store
+	loads atomic.Int64
+}
+
+func (l *loadCounter) Load(ctx context.Context, id string) (handlers.Record, error) {
+	l.loads.Add(1)
+	return l.Store.Load(ctx, id)
+}
+
+// On a store with exact versions a write that finds the session as its
+// read left it saves without loading; one that finds it changed, by data
+// or by meta alone, loads, merges and keeps what the other side did.
+func TestWriteFromExactBaseSkipsLoad(t *testing.T) {
+	st, err := memory.New(memory.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &loadCounter{Store: st}
+	cfg := NewConfig(lc)
+	cfg.Logger = quietLogger()
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if !e.exactVersions {
+		t.Fatal("memory store does not announce exact versions")
+	}
+	a, b := e.NewClient("a"), e.NewClient("b")
+	defer a.Close()
+	defer b.Close()
+	const id = "exactbase0000000000000000"
+	mustWrite(t, a, id, sess("x", pi(1)), 0)
+
+	r := mustRead(t, a, id, ModeOptimistic)
+	before := lc.loads.Load()
+	w := mustWrite(t, a, id, sess("x", pi(2)), r.Version)
+	if got := lc.loads.Load() - before; got != 0 || w.Status != StatusWritten {
+		t.Fatalf("unchanged session: %d loads, status %s; want 0 loads, written", got, w.Status)
+	}
+
+	// Someone else writes in between: the write loads and merges.
+	r = mustRead(t, a, id, ModeOptimistic)
+	mustRead(t, b, id, ModeOptimistic)
+	mustWrite(t, b, id, sess("x", pi(2), "y", pi(1)), 0)
+	before = lc.loads.Load()
+	w = mustWrite(t, a, id, sess("x", pi(3)), r.Version)
+	if lc.loads.Load() == before || w.Status != StatusMerged {
+		t.Fatalf("changed session: status %s without a load", w.Status)
+	}
+	if got, want := stored(t, e, id), sess("x", pi(3), "y", pi(1)); got != want {
+		t.Fatalf("stored %q, want %q", got, want)
+	}
+
+	// A change of the meta alone (a reference added by another request)
+	// must survive the write of a request that read before it.
+	r = mustRead(t, a, id, ModeOptimistic)
+	if _, err := b.AddRef(bg, id, "user:42", false); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, a, id, sess("x", pi(4), "y", pi(1)), r.Version)
+	refs, err := e.Refs(bg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 1 || refs[0] != "user:42" {
+		t.Fatalf("refs after the write: %q, want [user:42]", refs)
+	}
+
+	// The same request tags its session and then writes it (a login).
+	r = mustRead(t, a, id, ModeOptimistic)
+	if _, err := a.AddRef(bg, id, "user:7", false); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, a, id, sess("x", pi(5), "y", pi(1)), r.Version)
+	if refs, err = e.Refs(bg, id); err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 2 {
+		t.Fatalf("refs after a login write: %q, want user:42 and user:7", refs)
+	}
+}

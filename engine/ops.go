@@ -98,6 +98,7 @@ func (c *Client) fold(r OpRequest, b *clientBase, res resolved, stored []byte, v
 	nb := *b
 	if b.exact && b.version == res.rec.Version {
 		nb.data, nb.version, nb.exact = bytes.Clone(stored), v, true
+		nb.meta, nb.metaOK = keepMeta(res.meta, format), true
 		c.e.bases.put(res.id, v, nb.data, format)
 	} else if folded, _, _, err := applyOp(b.data, effectiveFormat(b.format, format), r); err == nil {
 		nb.data, nb.exact = folded, false

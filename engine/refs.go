@@ -422,6 +422,7 @@ func (c *Client) bumpBase(id string, res resolved, v uint64) {
 	if b := c.bases[id]; b != nil && b.target == res.id && b.exact && b.version == res.rec.Version {
 		nb := *b
 		nb.version = v
+		nb.metaOK = false // the meta changed; a write loads it
 		c.bases[id] = &nb
 		c.e.bases.put(res.id, v, nb.data, nb.format)
 	}

@@ -86,6 +86,17 @@ type Sizer interface {
 	Size(ctx context.Context) (sessions int64, bytes int64, err error)
 }
 
+// ExactVersioner is implemented by stores whose version changes with every
+// successful Save, so an unchanged version proves that data and meta are
+// both unchanged. Content-hash versions (files, records PHP wrote itself)
+// do not qualify: a save that changes only the meta keeps the hash.
+// With this guarantee a writer that knows the version it read can save
+// against it at once, without loading the record first: a mismatch still
+// refuses the save and the writer falls back to loading and merging.
+type ExactVersioner interface {
+	ExactVersions() bool
+}
+
 // ErrSizeUnsupported is returned by Size of a decorator (cache, sealed)
 // when the store it wraps cannot size itself; callers fall back to Scan.
 var ErrSizeUnsupported = fmt.Errorf("store size: %w", errors.ErrUnsupported)

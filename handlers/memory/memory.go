@@ -214,6 +214,10 @@ func (s *Store) Load(ctx context.Context, id string) (handlers.Record, error) {
 	return rec, nil
 }
 
+// ExactVersions implements handlers.ExactVersioner: every Save takes the
+// next value of one store-wide counter.
+func (s *Store) ExactVersions() bool { return true }
+
 // Save implements handlers.Store.
 func (s *Store) Save(ctx context.Context, id string, rec handlers.Record, expect uint64) (uint64, error) {
 	if err := s.check(ctx, id); err != nil {
