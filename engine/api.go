@@ -277,13 +277,29 @@ type Info struct {
 
 // Stats are engine counters for the STATS command and metrics. It is a
 // plain value, copied on every scrape, so it holds no maps or slices.
+// The JSON names are part of the wire protocol (STATS, PROTOCOL.md) and
+// snake_case like the server's half of that reply, so scripts need not
+// know Go's field names.
 type Stats struct {
-	Reads, Writes, Merges, Conflicts, Dropped, Unchanged uint64
+	Reads     uint64 `json:"reads"`
+	Writes    uint64 `json:"writes"`
+	Merges    uint64 `json:"merges"`
+	Conflicts uint64 `json:"conflicts"`
+	Dropped   uint64 `json:"dropped"`
+	Unchanged uint64 `json:"unchanged"`
 	// Conflicts split by how they were resolved; they add up to Conflicts.
 	// A key removed by one side and changed by the other counts under
 	// theirs whatever its rule, because a removal never wins.
-	ConflictsMine, ConflictsTheirs, ConflictsFail uint64
-	LockWaits, LockTimeouts, LockHandOffs         uint64
-	InvalidIDs, UnknownIDs, Regenerates, Swept    uint64
-	LocksHeld, Clients                            int64
+	ConflictsMine   uint64 `json:"conflicts_mine"`
+	ConflictsTheirs uint64 `json:"conflicts_theirs"`
+	ConflictsFail   uint64 `json:"conflicts_fail"`
+	LockWaits       uint64 `json:"lock_waits"`
+	LockTimeouts    uint64 `json:"lock_timeouts"`
+	LockHandOffs    uint64 `json:"lock_hand_offs"`
+	InvalidIDs      uint64 `json:"invalid_ids"`
+	UnknownIDs      uint64 `json:"unknown_ids"`
+	Regenerates     uint64 `json:"regenerates"`
+	Swept           uint64 `json:"swept"`
+	LocksHeld       int64  `json:"locks_held"`
+	Clients         int64  `json:"clients"`
 }
