@@ -130,7 +130,10 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 		storeDesc += fmt.Sprintf(" (falling back to %s until %s)", redactURL(cfg.MigrateFrom), cfg.MigrateUntil.Format(time.RFC3339))
 	}
 	// A store shared by several daemons (Redis) brings its own locker so a
-	// lock taken through one daemon excludes requests on all of them.
+	// lock taken through one daemon excludes requests on all of them. The
+	// decorators (migrating, sealed, cache) forward their inner store's
+	// locker, so --migrate-from and migrating:// keep it; nil from one of
+	// them means none is shared and the engine locks in process.
 	var locker engine.Locker
 	if lp, ok := store.(interface{ EngineLocker() engine.Locker }); ok {
 		locker = lp.EngineLocker()

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/phpsessd/phpsessd/engine"
 	"github.com/phpsessd/phpsessd/handlers"
 )
 
@@ -106,6 +107,28 @@ func (s *Store) Until() time.Time { return s.until }
 // Copied reports how many sessions this store has copied from old to new
 // on first access, for logs and metrics.
 func (s *Store) Copied() uint64 { return s.copied.Load() }
+
+// EngineLocker returns the cross-daemon locker of the new store if it has
+// one, else of the old store, else nil (the engine then locks in process).
+// Daemons sharing a store only exclude each other through its locker, so
+// hiding it behind the wrapper would drop mutual exclusion for the whole
+// migration. New wins because every daemon keeps using it after the
+// cut-over and once the wrapper is removed, so locks never move between
+// backends during the rollout; old is the fallback so a fleet that shared
+// its old store keeps excluding itself while moving to a store without a
+// locker. The choice ignores the cut-over time on purpose: switching
+// lockers at until would let two daemons hold one session in two backends.
+func (s *Store) EngineLocker() engine.Locker {
+	for _, st := range []handlers.Store{s.new, s.old} {
+		if lp, ok := st.(interface{ EngineLocker() engine.Locker }); ok {
+			// A nested wrapper may have none to offer.
+			if l := lp.EngineLocker(); l != nil {
+				return l
+			}
+		}
+	}
+	return nil
+}
 
 var errClosed = errors.New("migrating store: closed")
 
