@@ -237,21 +237,8 @@ func TestReadRequestArgumentsAreIndependent(t *testing.T) {
 		// More short bytes than one buffer holds: the rest spill over.
 		{"SET", fill, fill, fill, fill, fill, "x", ""},
 	}
-	var in bytes.Buffer
-	w := NewWriter(&in)
-	for _, req := range want {
-		args := make([][]byte, len(req))
-		for i, a := range req {
-			args[i] = []byte(a)
-		}
-		if err := w.WriteRequest(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	r := NewReader(&in, Limits{})
+	in := encodeRequests(t, want)
+	r := NewReader(in, Limits{})
 	var got [][][]byte
 	for range want {
 		args, err := r.ReadRequest()
@@ -288,21 +275,8 @@ func TestReadRequestReuseArgs(t *testing.T) {
 		{"PING"},
 		{"WRITE", "abcd", "n|i:1;", "BASE", "18", "FORMAT", "php", "TTL", "60"},
 	}
-	var in bytes.Buffer
-	w := NewWriter(&in)
-	for _, req := range want {
-		args := make([][]byte, len(req))
-		for i, a := range req {
-			args[i] = []byte(a)
-		}
-		if err := w.WriteRequest(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	r := NewReader(&in, Limits{})
+	in := encodeRequests(t, want)
+	r := NewReader(in, Limits{})
 	r.ReuseArgs()
 	for k, req := range want {
 		args, err := r.ReadRequest()
@@ -324,4 +298,24 @@ func TestReadRequestReuseArgs(t *testing.T) {
 	if _, err := r.ReadRequest(); err != io.EOF {
 		t.Fatalf("after the last request: %v, want io.EOF", err)
 	}
+}
+
+// encodeRequests writes each request as a RESP array of bulk strings.
+func encodeRequests(t *testing.T, reqs [][]string) *bytes.Buffer {
+	t.Helper()
+	var in bytes.Buffer
+	w := NewWriter(&in)
+	for _, req := range reqs {
+		args := make([][]byte, len(req))
+		for i, a := range req {
+			args[i] = []byte(a)
+		}
+		if err := w.WriteRequest(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return &in
 }

@@ -3,42 +3,17 @@ package cache
 import (
 	"testing"
 
-	"github.com/phpsessd/phpsessd/engine"
 	"github.com/phpsessd/phpsessd/handlers"
 	"github.com/phpsessd/phpsessd/handlers/memory"
+	"github.com/phpsessd/phpsessd/handlers/storetest"
 )
 
-type lockingStore struct {
-	handlers.Store
-	l engine.Locker
-}
-
-func (s lockingStore) EngineLocker() engine.Locker { return s.l }
-
-// The cache must not hide the inner store's cross-daemon locker, and must
-// not invent one over a store without it.
 func TestEngineLockerForwarded(t *testing.T) {
 	m, err := memory.New(memory.Options{MaxEntries: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := engine.NewMemLocker(nil)
-	defer want.Close()
-	for _, tc := range []struct {
-		inner handlers.Store
-		want  engine.Locker
-	}{{lockingStore{m, want}, want}, {m, nil}} {
-		c, err := New(tc.inner, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st handlers.Store = c
-		lp, ok := st.(interface{ EngineLocker() engine.Locker })
-		if !ok {
-			t.Fatal("cache does not offer EngineLocker")
-		}
-		if got := lp.EngineLocker(); got != tc.want {
-			t.Fatalf("over %T: locker %v, want %v", tc.inner, got, tc.want)
-		}
-	}
+	storetest.LockerForwarded(t, m, func(inner handlers.Store) (handlers.Store, error) {
+		return New(inner, 10)
+	})
 }
