@@ -31,12 +31,16 @@ type benchWireOptions struct {
 	redisServer    string
 	redisBenchmark string
 	daemonBin      string
+	daemonProcs    int
 }
 
 // benchWireReport is the --json output and the source of the text table.
 type benchWireReport struct {
-	CPUs        int             `json:"cpus"`
-	Clients     int             `json:"clients"`
+	CPUs    int `json:"cpus"`
+	Clients int `json:"clients"`
+	// DaemonProcs is the GOMAXPROCS the daemon ran with; 0: Go's default
+	// (every CPU).
+	DaemonProcs int             `json:"daemon_procs,omitempty"`
 	DurationSec float64         `json:"duration_per_row_s"`
 	Rounds      int             `json:"rounds"`
 	Rows        []benchWireRow  `json:"rows"`
@@ -87,6 +91,7 @@ func benchWireMain(ctx context.Context, env *cmdEnv, args []string) int {
 	fs.StringVar(&o.redisServer, "redis-server", "", `redis-server binary ("" finds it on $PATH)`)
 	fs.StringVar(&o.redisBenchmark, "redis-benchmark", "", `redis-benchmark binary ("" finds it on $PATH, "none" skips its rows)`)
 	fs.StringVar(&o.daemonBin, "daemon-bin", "", "phpsessd binary to run as the daemon (default: this executable)")
+	fs.IntVar(&o.daemonProcs, "daemon-procs", 0, "GOMAXPROCS for the daemon alone, as Redis runs on one thread (0: every CPU)")
 	if code := parseFlags(env, fs, args); code >= 0 {
 		return code
 	}
@@ -95,6 +100,9 @@ func benchWireMain(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	if code := o.check(env, "bench-wire"); code >= 0 {
 		return code
+	}
+	if o.daemonProcs < 0 {
+		return usageError(env, "bench-wire", "--daemon-procs must be 0 or more, got %d", o.daemonProcs)
 	}
 	rep, err := benchWire(ctx, o)
 	if err != nil {
@@ -111,7 +119,7 @@ func benchWireMain(ctx context.Context, env *cmdEnv, args []string) int {
 
 func benchWire(ctx context.Context, o benchWireOptions) (*benchWireReport, error) {
 	began := time.Now()
-	rep := &benchWireReport{CPUs: runtime.NumCPU(), Clients: o.clients, DurationSec: o.duration.Seconds(), Rounds: o.rounds}
+	rep := &benchWireReport{CPUs: runtime.NumCPU(), Clients: o.clients, DurationSec: o.duration.Seconds(), Rounds: o.rounds, DaemonProcs: o.daemonProcs}
 	defer func() { rep.Elapsed = time.Since(began).Seconds() }()
 
 	bin, dir, err := benchWorkspace(o.daemonBin, "psd-bw-")
@@ -129,7 +137,11 @@ func benchWire(ctx context.Context, o benchWireOptions) (*benchWireReport, error
 		return rep, fmt.Errorf("redis-server: %w", err)
 	}
 	defer redis.Stop()
-	daemon, err := fpmtest.StartDaemon(fpmtest.DaemonConfig{Bin: bin, Dir: dir, Store: "memory://"})
+	dcfg := fpmtest.DaemonConfig{Bin: bin, Dir: dir, Store: "memory://"}
+	if o.daemonProcs > 0 {
+		dcfg.Env = []string{"GOMAXPROCS=" + strconv.Itoa(o.daemonProcs)}
+	}
+	daemon, err := fpmtest.StartDaemon(dcfg)
 	if err != nil {
 		return rep, fmt.Errorf("daemon: %w", err)
 	}
@@ -296,8 +308,12 @@ func procCPUTicks(pid int) int64 {
 }
 
 func printBenchWire(w io.Writer, rep *benchWireReport) {
-	fmt.Fprintf(w, "round trips on a unix socket: %d clients, %v per row in %d interleaved rounds, %d CPUs\n\n",
-		rep.Clients, time.Duration(rep.DurationSec*float64(time.Second)), rep.Rounds, rep.CPUs)
+	procs := ""
+	if rep.DaemonProcs > 0 {
+		procs = fmt.Sprintf(", daemon on GOMAXPROCS=%d", rep.DaemonProcs)
+	}
+	fmt.Fprintf(w, "round trips on a unix socket: %d clients, %v per row in %d interleaved rounds, %d CPUs%s\n\n",
+		rep.Clients, time.Duration(rep.DurationSec*float64(time.Second)), rep.Rounds, rep.CPUs, procs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "Go client\tpairs/s\t× redis\tserver CPU µs/pair\t")
 	for _, r := range rep.Rows {

@@ -26,7 +26,7 @@ func TestBenchWireJSONRows(t *testing.T) {
 	bin := benchRedisDaemon(t)
 	testserver.Need(t, "redis-benchmark")
 	code, out, errOut := runBenchWire(t, "--daemon-bin", bin, "--duration", "600ms", "--clients", "4",
-		"--requests", "200000", "--json")
+		"--requests", "200000", "--daemon-procs", "1", "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstderr:\n%s", code, errOut)
 	}
@@ -35,6 +35,9 @@ func TestBenchWireJSONRows(t *testing.T) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rep); err != nil {
 		t.Fatalf("output is not the report: %v\n%s", err, out)
+	}
+	if rep.DaemonProcs != 1 {
+		t.Errorf("daemon_procs %d, want the 1 asked for", rep.DaemonProcs)
 	}
 	want := []string{"redis GET+SET", "phpsessd PING+PING", "phpsessd READ+WRITE"}
 	if len(rep.Rows) != len(want) {
@@ -102,6 +105,7 @@ func TestBenchWireRejectsBadFlags(t *testing.T) {
 		{"--duration", "0s"},
 		{"--requests", "0"},
 		{"--rounds", "21"},
+		{"--daemon-procs", "-1"},
 		{"extra"},
 	} {
 		code, _, errOut := runBenchWire(t, args...)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -239,7 +240,7 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 	}
 	srv.Start()
 	log.Info("phpsessd serving", "listen", strings.Join(srv.Addrs(), ","), "store", storeDesc,
-		"version", version, "pid", os.Getpid(), "auth", cfg.Token != "", "config", cfg.ConfigFile)
+		"version", version, "pid", os.Getpid(), "procs", runtime.GOMAXPROCS(0), "auth", cfg.Token != "", "config", cfg.ConfigFile)
 	if ready != nil {
 		ready(srv.Addrs())
 	}
