@@ -359,7 +359,7 @@ func (c *Client) Write(ctx context.Context, w WriteRequest) (WriteResult, error)
 	release := func() {
 		if !released {
 			released = true
-			unlockShard()
+			unlockShard.unlock()
 		}
 	}
 	defer release()

@@ -183,15 +183,21 @@ func (e *Engine) enter() error {
 }
 
 // lockShard waits for the per-session write slot.
-func (e *Engine) lockShard(ctx context.Context, id string) (func(), error) {
+func (e *Engine) lockShard(ctx context.Context, id string) (shardSlot, error) {
 	ch := e.shards[maphash.String(e.seed, id)%numShards]
 	select {
 	case ch <- struct{}{}:
-		return func() { <-ch }, nil
+		return ch, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("write session %s: %w", id, ctx.Err())
 	}
 }
+
+// shardSlot is a held write slot. A type with a method, not a closure,
+// because every WRITE takes one and a closure would be an allocation.
+type shardSlot chan struct{}
+
+func (s shardSlot) unlock() { <-s }
 
 // resolved is a session after following regenerate aliases.
 type resolved struct {

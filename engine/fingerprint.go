@@ -207,7 +207,7 @@ func (c *Client) moveForFingerprint(ctx context.Context, r ReadRequest) (resolve
 	if err != nil {
 		return resolved{}, err
 	}
-	defer unlock()
+	defer unlock.unlock()
 	res, err := e.resolve(ctx, r.ID)
 	if err != nil {
 		return resolved{}, err

@@ -66,8 +66,9 @@ func encodeMeta(m sessionMeta) []byte {
 	if isPlain(m) {
 		for _, p := range plainMeta {
 			if p.format == m.Format {
-				// A copy: stores own the Record they are given.
-				return append([]byte(nil), p.enc...)
+				// Shared, capacity-capped so an append cannot reach it:
+				// stores keep none of a saved Record's slices.
+				return p.enc[:len(p.enc):len(p.enc)]
 			}
 		}
 	}
@@ -82,15 +83,22 @@ func encodeMeta(m sessionMeta) []byte {
 }
 
 func decodeMeta(b []byte) (sessionMeta, error) {
-	var m sessionMeta
 	if len(b) == 0 {
-		return m, nil
+		return sessionMeta{}, nil
 	}
 	for _, p := range plainMeta {
 		if string(b) == string(p.enc) {
 			return sessionMeta{V: metaVersion, Format: p.format}, nil
 		}
 	}
+	return decodeMetaSlow(b)
+}
+
+// decodeMetaSlow is apart from decodeMeta because the value msgpack
+// decodes into escapes to the heap, which would cost the plain path above
+// an allocation too.
+func decodeMetaSlow(b []byte) (sessionMeta, error) {
+	var m sessionMeta
 	if err := msgpack.Unmarshal(b, &m); err != nil {
 		return sessionMeta{}, fmt.Errorf("decode session meta: %w", err)
 	}

@@ -44,7 +44,7 @@ func (c *Client) Op(ctx context.Context, r OpRequest) (OpResult, error) {
 	if err != nil {
 		return OpResult{}, err
 	}
-	defer release()
+	defer release.unlock()
 	b := c.base(r.ID)
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
 		res, err := e.resolve(ctx, r.ID)

@@ -351,7 +351,7 @@ func (c *Client) changeRefs(ctx context.Context, id, ref string, add bool) (stri
 	if err != nil {
 		return "", false, err
 	}
-	defer unlock()
+	defer unlock.unlock()
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
 		res, err := e.resolve(ctx, id)
 		if err != nil {

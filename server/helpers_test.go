@@ -29,6 +29,13 @@ type flakyStore struct {
 	fail atomic.Bool
 }
 
+// ExactVersions passes the wrapped store's guarantee on, so the server
+// tests run the write path the daemon runs on that store.
+func (f *flakyStore) ExactVersions() bool {
+	ev, ok := f.Store.(handlers.ExactVersioner)
+	return ok && ev.ExactVersions()
+}
+
 func (f *flakyStore) Load(ctx context.Context, id string) (handlers.Record, error) {
 	if f.fail.Load() {
 		return handlers.Record{}, errors.Join(handlers.ErrUnavailable, errors.New("disk on fire"))

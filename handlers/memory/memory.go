@@ -174,13 +174,6 @@ func expiresTime(n int64) time.Time {
 	return time.Unix(0, n)
 }
 
-func cloneBytes(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append(make([]byte, 0, len(b)), b...)
-}
-
 // Load implements handlers.Store.
 func (s *Store) Load(ctx context.Context, id string) (handlers.Record, error) {
 	if err := s.check(ctx, id); err != nil {
@@ -203,13 +196,16 @@ func (s *Store) Load(ctx context.Context, id string) (handlers.Record, error) {
 	}
 	// buf is never written after it is stored (Save swaps in a new one), so
 	// copying outside the lock is safe and keeps the critical section short.
+	// One allocation for data and meta, each capped so an append to one
+	// cannot run into the other.
+	buf := append(make([]byte, 0, len(e.buf)), e.buf...)
 	rec := handlers.Record{
-		Data:    cloneBytes(e.buf[:e.dataLen:e.dataLen]),
+		Data:    buf[:e.dataLen:e.dataLen],
 		Version: e.version,
 		Expires: expiresTime(e.expires),
 	}
-	if len(e.buf) > e.dataLen {
-		rec.Meta = cloneBytes(e.buf[e.dataLen:])
+	if len(buf) > e.dataLen {
+		rec.Meta = buf[e.dataLen:len(buf):len(buf)]
 	}
 	return rec, nil
 }
