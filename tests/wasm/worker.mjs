@@ -6,6 +6,7 @@
 //
 // Usage: node worker.mjs '<json job>'  (see runner.mjs for the fields)
 
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,7 +18,7 @@ const job = JSON.parse(process.argv[2]);
 const universal = await import(pathToFileURL(path.join(job.universalDir, 'index.js')).href);
 const nodePkg = await import(pathToFileURL(path.join(job.nodeDir, 'index.js')).href);
 const { PHP, setPhpIniEntries } = universal;
-const { loadNodeRuntime, createNodeFsMountHandler } = nodePkg;
+const { loadNodeRuntime, createNodeFsMountHandler, getPHPLoaderModule } = nodePkg;
 
 const CLIENT_MOUNT = '/phpsessd/php-client';
 const PAGES_MOUNT = '/srv/pages';
@@ -67,6 +68,75 @@ async function boot(address, withClient = true) {
   php.mkdir(PAGES_MOUNT);
   await php.mount(PAGES_MOUNT, createNodeFsMountHandler(job.pagesDir));
   return php;
+}
+
+// php -l needs the CLI entry point, and a CLI run ends its runtime, so every
+// run gets a fresh one. Booting from the .wasm file compiles 20 MB of
+// WebAssembly each time (~0.4 s); compiling it once and instantiating that
+// module per run brings a lint run to ~0.15 s. Without the loader's file
+// name (another @php-wasm layout) it falls back to the ordinary, slower boot.
+let lintModule;
+async function lintRuntime() {
+  if (lintModule === undefined) {
+    const loader = typeof getPHPLoaderModule === 'function' ? await getPHPLoaderModule(job.php) : null;
+    const file = loader && loader.dependencyFilename;
+    lintModule = file && fs.existsSync(file) ? await WebAssembly.compile(fs.readFileSync(file)) : null;
+  }
+  const options = { processId: nextProcessId++ };
+  let instantiateFailed = null;
+  if (lintModule) {
+    const module = lintModule;
+    // Emscripten waits for the callback forever; a failed instantiation
+    // has to reach the caller some other way.
+    instantiateFailed = new Promise((_, reject) => {
+      options.instantiateWasm = (imports, receive) => {
+        WebAssembly.instantiate(module, imports).then((instance) => receive(instance, module), reject);
+        return {};
+      };
+    });
+  }
+  const boot = loadNodeRuntime(job.php, { emscriptenOptions: options });
+  const php = new PHP(await (instantiateFailed ? Promise.race([boot, instantiateFailed]) : boot));
+  php.mkdir(CLIENT_MOUNT);
+  await php.mount(CLIENT_MOUNT, createNodeFsMountHandler(job.clientDir));
+  return php;
+}
+
+function phpFilesUnder(dir, rel = '') {
+  const out = [];
+  for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const name = rel ? `${rel}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...phpFilesUnder(dir, name));
+    else if (entry.isFile() && entry.name.endsWith('.php')) out.push(name);
+  }
+  return out.sort();
+}
+
+// Until PHP 8.3, php -l lints only its first file and takes the rest as
+// the script's arguments.
+function lintTakesManyFiles(version) {
+  const [major, minor] = version.split('.').map(Number);
+  return major > 8 || (major === 8 && minor >= 3);
+}
+
+const DIAGNOSTIC = /^(?:PHP )?(Parse error|Fatal error|Recoverable fatal error|Warning|Notice|Deprecated|Strict Standards):\s+(.*) in (\S+) on line (\d+)$/;
+
+async function lintBatch(files) {
+  const php = await withTimeout(lintRuntime(), job.bootTimeoutMs, 'boot for php -l');
+  const response = await withTimeout(
+    (async () => {
+      const r = await php.cli(['php', '-l', ...files]);
+      return { stdout: await r.stdoutText, stderr: await r.stderrText, exitCode: await r.exitCode };
+    })(),
+    job.requestTimeoutMs,
+    `php -l ${files.length === 1 ? files[0] : files.length + ' files'}`
+  );
+  try {
+    php.exit();
+  } catch {
+    // The CLI run already shut this runtime down.
+  }
+  return response;
 }
 
 function sessionCookie(headers) {
@@ -297,6 +367,41 @@ const scenarios = {
     const r = await readSession(ctx.php, id);
     check(!('user' in (r.json.session || {})), `after destroy the old cookie still reads ${JSON.stringify(r.json.session)}`);
     return 'gone';
+  },
+
+  // Every file of php-client/src through this version's own compiler
+  // (php -l compiles without running anything, so the Laravel and Symfony
+  // adapters need no framework). A host usually has one PHP, so this is
+  // the check that holds the 7.4+ promise for files no scenario loads.
+  // Compile-time deprecations fail it, as warnings fail the other scenarios.
+  async lint() {
+    const srcDir = path.join(job.clientDir, 'src');
+    const files = phpFilesUnder(srcDir).map((f) => `${CLIENT_MOUNT}/src/${f}`);
+    check(files.length > 0, `no .php files under ${srcDir}`);
+    const batches = lintTakesManyFiles(job.php) ? [files] : files.map((f) => [f]);
+    const shown = (p) => p.replace(CLIENT_MOUNT + '/', 'php-client/');
+    const problems = [];
+    for (const batch of batches) {
+      const r = await lintBatch(batch);
+      const said = new Set();
+      for (const line of (r.stdout + '\n' + r.stderr).split('\n')) {
+        const m = DIAGNOSTIC.exec(line.trim());
+        if (!m) continue;
+        const message = `${shown(m[3])}:${m[4]}: ${m[1]}: ${m[2]}`;
+        if (!said.has(message)) problems.push(message);
+        said.add(message);
+      }
+      const unconfirmed = batch.filter((f) => !r.stdout.includes(`No syntax errors detected in ${f}\n`));
+      // A file php -l did not pass without saying why (a crash, an exit
+      // from inside the runtime) still fails, with whatever it printed.
+      for (const f of unconfirmed) {
+        if (![...said].some((m) => m.startsWith(shown(f) + ':'))) {
+          problems.push(`${shown(f)}: php -l exited with ${r.exitCode}: ${firstLines(r.stdout + '\n' + r.stderr, 2) || 'no output'}`);
+        }
+      }
+    }
+    check(problems.length === 0, problems.join(' / '));
+    return `${files.length} files, ${batches.length} php -l run${batches.length === 1 ? '' : 's'}`;
   },
 
   // Nothing listens on downAddress: session_start() must fail fast and say
