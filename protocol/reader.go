@@ -79,6 +79,16 @@ func (r *Reader) ReuseArgs() {
 	r.arena = make([]byte, 0, arenaSize)
 }
 
+// Reset makes r read from src as if it were new, keeping its buffers and
+// ReuseArgs, so a server can hand them from a closed connection to the
+// next one instead of allocating them for every connection.
+func (r *Reader) Reset(src io.Reader) {
+	r.br.Reset(src)
+	r.used = 0
+	// Arguments too big for the arena are the caller's; drop them.
+	clear(r.args[:cap(r.args)])
+}
+
 // Limits returns the effective limits.
 func (r *Reader) Limits() Limits { return r.lim }
 

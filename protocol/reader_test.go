@@ -319,3 +319,38 @@ func encodeRequests(t *testing.T, reqs [][]string) *bytes.Buffer {
 	}
 	return &in
 }
+
+// A Reader and Writer handed from one stream to the next carry nothing
+// over: not the bytes the first stream had buffered, not an unfinished
+// request, not unflushed output.
+func TestResetStartsClean(t *testing.T) {
+	first := encodeRequests(t, [][]string{{"PING"}, {"ECHO", "left"}})
+	first.WriteString("*2\r\n$4\r\nECHO\r\n$9\r\nhalf") // cut mid-frame
+	r := NewReader(first, Limits{})
+	r.ReuseArgs()
+	if args, err := r.ReadRequest(); err != nil || string(args[0]) != "PING" {
+		t.Fatalf("first request %q, %v", args, err)
+	}
+	var out1 bytes.Buffer
+	w := NewWriter(&out1)
+	w.WriteSimple("never sent")
+
+	r.Reset(encodeRequests(t, [][]string{{"ECHO", "next"}}))
+	args, err := r.ReadRequest()
+	if err != nil || len(args) != 2 || string(args[1]) != "next" {
+		t.Fatalf("after Reset: %q, %v; want ECHO next", args, err)
+	}
+	if _, err := r.ReadRequest(); err != io.EOF {
+		t.Fatalf("after the second stream's request: %v, want io.EOF", err)
+	}
+
+	var out2 bytes.Buffer
+	w.Reset(&out2)
+	w.WriteSimple("OK")
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if out1.Len() != 0 || out2.String() != "+OK\r\n" {
+		t.Fatalf("writer: first stream got %q, second %q; want nothing and +OK", out1.String(), out2.String())
+	}
+}

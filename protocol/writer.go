@@ -21,6 +21,10 @@ func NewWriter(w io.Writer) *Writer {
 	return &Writer{bw: bufio.NewWriterSize(w, 16<<10)}
 }
 
+// Reset discards unflushed bytes and a sticky error and makes w write to
+// dst, keeping its buffer.
+func (w *Writer) Reset(dst io.Writer) { w.bw.Reset(dst) }
+
 // Flush writes buffered bytes to the stream.
 func (w *Writer) Flush() error { return w.bw.Flush() }
 

@@ -46,3 +46,27 @@ func BenchmarkReadWrite(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkConnectReadWrite is a PHP request on a connection of its own,
+// the client's default: connect, READ, WRITE, close.
+func BenchmarkConnectReadWrite(b *testing.B) {
+	env := startServer(b, nil)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for k := 0; k < b.N; k++ {
+		c, err := protocol.Dial(ctx, env.unix)
+		if err != nil {
+			b.Fatal(err)
+		}
+		id := fmt.Sprintf("connsession%021d", k%64)
+		rep, err := c.Do(ctx, "READ", id, "FORMAT", "php")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Do(ctx, "WRITE", id, "n|i:"+strconv.Itoa(k)+";", "BASE", rep.Array[1].Int, "FORMAT", "php"); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}

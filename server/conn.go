@@ -225,6 +225,7 @@ func (c *conn) close() {
 		c.s.log.Warn("releasing connection state", append(c.logAttrs(), "err", err)...)
 	}
 	c.nc.Close()
+	c.s.recycle(c)
 	c.s.dropConn(c)
 	c.s.log.Debug("connection closed", c.logAttrs()...)
 }

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"net"
 	"strings"
 	"testing"
 
 	"github.com/phpsessd/phpsessd/engine"
+	"github.com/phpsessd/phpsessd/protocol"
 )
 
 // Malformed frames get one error reply naming the problem, then the
@@ -51,4 +53,35 @@ func TestMalformedFrames(t *testing.T) {
 	}
 	fresh := dial(t, env.unix)
 	wantSimple(t, do(t, fresh, "PING"), "PONG")
+}
+
+// Connection buffers are reused by later connections: one that ends with
+// requests unread and a request cut in half, or with a bad frame, must
+// leave nothing behind for the connections after it.
+func TestRecycledBuffersStartClean(t *testing.T) {
+	env := startServer(t, nil)
+	a, err := protocol.ParseAddress(env.unix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		payload := "*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nPING\r\n$4\r\nleft\r\n*2\r\n$4\r\nPING\r\n$9\r\nhalf"
+		if i%2 == 1 {
+			payload = "*1\r\n$4\r\nPING\r\n+BAD\r\n"
+		}
+		nc, err := net.Dial(a.Network, a.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nc.Write([]byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+		nc.Close()
+		c := dial(t, env.unix)
+		wantSimple(t, do(t, c, "PING"), "PONG")
+		if got := do(t, c, "PING", "fresh").Text(); got != "fresh" {
+			t.Fatalf("round %d: PING fresh answered %q", i, got)
+		}
+		c.Close()
+	}
 }

@@ -92,6 +92,8 @@ type Server struct {
 
 	acceptWG sync.WaitGroup
 	connWG   sync.WaitGroup
+	// bufs holds the buffers of closed connections for new ones.
+	bufs sync.Pool
 }
 
 type listener struct {
@@ -298,12 +300,19 @@ func (s *Server) newConn(nc net.Conn, l *listener) *conn {
 		id:     id,
 		l:      l,
 		authed: !l.requireAuth,
-		w:      protocol.NewWriter(nc),
 	}
-	c.r = protocol.NewReader(flushingReader{c}, protocol.Limits{MaxFrame: s.cfg.MaxFrame, MaxArgs: protocol.DefaultMaxArgs})
-	// Every command answers before the next is read and copies what it
-	// keeps (stores copy what they save), so the arguments can be reused.
-	c.r.ReuseArgs()
+	if b, ok := s.bufs.Get().(*connBufs); ok {
+		c.r, c.w = b.r, b.w
+		c.r.Reset(flushingReader{c})
+		c.w.Reset(nc)
+	} else {
+		c.w = protocol.NewWriter(nc)
+		c.r = protocol.NewReader(flushingReader{c}, protocol.Limits{MaxFrame: s.cfg.MaxFrame, MaxArgs: protocol.DefaultMaxArgs})
+		// Every command answers before the next is read and copies what
+		// it keeps (stores copy what they save), so the arguments can be
+		// reused.
+		c.r.ReuseArgs()
+	}
 	s.mu.Lock()
 	if s.shutting.Load() {
 		s.mu.Unlock()
@@ -317,6 +326,22 @@ func (s *Server) newConn(nc net.Conn, l *listener) *conn {
 	s.stats.connsOpen.Add(1)
 	c.client = s.eng.NewClient(fmt.Sprintf("conn-%d@%s", id, l.addr.Network))
 	return c
+}
+
+// connBufs are a connection's reader and writer, about 36 KiB of buffers.
+// PHP opens a connection per request by default, so they go back to
+// Server.bufs when a connection closes and serve the next one.
+type connBufs struct {
+	r *protocol.Reader
+	w *protocol.Writer
+}
+
+// recycle returns c's buffers to the pool; c must not use them again.
+func (s *Server) recycle(c *conn) {
+	c.r.Reset(nil)
+	c.w.Reset(nil)
+	s.bufs.Put(&connBufs{r: c.r, w: c.w})
+	c.r, c.w = nil, nil
 }
 
 func (s *Server) dropConn(c *conn) {
