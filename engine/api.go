@@ -93,7 +93,7 @@ type Config struct {
 
 	// The daemon-wide cache of recently read session values, so a write
 	// from a reconnected client still merges against its exact base.
-	BaseCacheSize  int           // entries, default 4096
+	BaseCacheSize  int           // versions kept over all sessions, default 4096
 	BaseCacheBytes int           // bytes, default 64 MiB
 	BaseCacheTTL   time.Duration // default 10m
 

@@ -16,30 +16,48 @@ import (
 //
 // Every READ and WRITE passes through it, so it is split into shards by
 // session id: requests of different sessions do not wait for one lock.
+// Within a shard the LRU is keyed by session id, each holding the last few
+// versions of that session: a WRITE, which makes a new version of a
+// session already cached, then overwrites the oldest of its versions in
+// place instead of adding an LRU element and evicting another, which on a
+// busy daemon touched memory no other part of the request needed.
 type baseCache struct {
 	seed   maphash.Seed
 	shards [baseShards]baseShard
 	ttl    time.Duration
 }
 
-const baseShards = 16
+const (
+	baseShards = 16
+	// baseVersions is how many versions of one session stay findable. A
+	// reconnecting writer whose base is older than that many writes of
+	// others merges against an empty base, which only ever keeps more.
+	baseVersions = 8
+)
 
 type baseShard struct {
-	mu       sync.Mutex
-	c        *simplelru.LRU[baseKey, baseEntry]
-	bytes    int
-	maxBytes int
+	mu         sync.Mutex
+	c          *simplelru.LRU[string, *baseSet]
+	entries    int // versions held, over every set
+	bytes      int
+	maxEntries int
+	maxBytes   int
+	_          [64]byte // shards are locked from different CPUs
 }
 
-type baseKey struct {
-	id      string
-	version uint64
+// baseSet is one session's recent versions, a ring with next the slot the
+// next new version takes.
+type baseSet struct {
+	v    [baseVersions]baseEntry
+	n    int // slots in use
+	next int
 }
 
 type baseEntry struct {
-	data   []byte
-	format string
-	at     time.Time
+	version uint64
+	data    []byte
+	format  string
+	at      time.Time
 }
 
 func newBaseCache(entries, maxBytes int, ttl time.Duration) *baseCache {
@@ -48,9 +66,14 @@ func newBaseCache(entries, maxBytes int, ttl time.Duration) *baseCache {
 	perBytes := max(1, maxBytes/baseShards)
 	for i := range bc.shards {
 		sh := &bc.shards[i]
-		sh.maxBytes = perBytes
-		c, err := simplelru.NewLRU[baseKey, baseEntry](perEntries, func(_ baseKey, v baseEntry) {
-			sh.bytes -= len(v.data)
+		sh.maxEntries, sh.maxBytes = perEntries, perBytes
+		// The id count is bounded by the entry budget below; the LRU's
+		// own limit is only a backstop.
+		c, err := simplelru.NewLRU[string, *baseSet](perEntries, func(_ string, s *baseSet) {
+			for j := 0; j < s.n; j++ {
+				sh.bytes -= len(s.v[j].data)
+			}
+			sh.entries -= s.n
 		})
 		if err != nil {
 			return nil
@@ -75,19 +98,30 @@ func (bc *baseCache) put(id string, version uint64, data []byte, format string) 
 	if len(data) > sh.maxBytes/4 {
 		return
 	}
-	k := baseKey{id, version}
 	now := time.Now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if old, ok := sh.c.Peek(k); ok && now.Sub(old.at) < bc.ttl/2 {
-		return
-	} else if ok {
-		// Refreshed so a session read again and again stays findable.
-		sh.c.Remove(k)
+	s, ok := sh.c.Get(id)
+	if !ok {
+		s = &baseSet{}
+		sh.c.Add(id, s)
 	}
+	if e := s.find(version); e != nil {
+		// Refreshed so a session read again and again stays findable.
+		e.at = now
+		return
+	}
+	slot := &s.v[s.next]
+	if s.n == baseVersions {
+		sh.bytes -= len(slot.data)
+	} else {
+		s.n++
+		sh.entries++
+	}
+	*slot = baseEntry{version: version, data: data, format: format, at: now}
+	s.next = (s.next + 1) % baseVersions
 	sh.bytes += len(data)
-	sh.c.Add(k, baseEntry{data: data, format: format, at: now})
-	for sh.bytes > sh.maxBytes && sh.c.Len() > 0 {
+	for (sh.bytes > sh.maxBytes || sh.entries > sh.maxEntries) && sh.c.Len() > 0 {
 		sh.c.RemoveOldest()
 	}
 }
@@ -99,14 +133,22 @@ func (bc *baseCache) get(id string, version uint64) (baseEntry, bool) {
 	sh := bc.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := baseKey{id, version}
-	e, ok := sh.c.Get(k)
+	s, ok := sh.c.Get(id)
 	if !ok {
 		return baseEntry{}, false
 	}
-	if time.Since(e.at) > bc.ttl {
-		sh.c.Remove(k)
+	e := s.find(version)
+	if e == nil || time.Since(e.at) > bc.ttl {
 		return baseEntry{}, false
 	}
-	return e, true
+	return *e, true
+}
+
+func (s *baseSet) find(version uint64) *baseEntry {
+	for i := 0; i < s.n; i++ {
+		if s.v[i].version == version {
+			return &s.v[i]
+		}
+	}
+	return nil
 }
