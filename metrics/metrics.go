@@ -1,10 +1,12 @@
 // Package metrics exposes phpsessd's counters to Prometheus. Almost
 // everything is read at scrape time from the counters the engine and the
 // server already keep (engine.Stats, server.AllStats), so serving metrics
-// adds no work to a request; the only per-request cost is the optional
-// ObserveCommand hook the server calls once per command to fill the latency
-// histograms and the per-mode request counts, which the existing counters
-// cannot provide. The number of stored sessions is counted at most once
+// adds no work to a request; the only per-request cost is the observer the
+// server calls once per command to fill the latency histograms and the
+// per-mode request counts, which the existing counters cannot provide.
+// Each connection gets its own observer bound to one of a few shards, so
+// requests on different CPUs do not fight over one histogram; a scrape adds
+// the shards up. The number of stored sessions is counted at most once
 // per Options.ScanEvery, in the background, when a scrape finds the last
 // count stale: through handlers.Sizer when the store implements it, which
 // also gives the bytes stored, otherwise through a Scan. Bytes are only
@@ -65,9 +67,7 @@ type Metrics struct {
 	opts     Options
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	latency  *prometheus.HistogramVec
-	byMode   *prometheus.CounterVec
-	observed sync.Map // command name → prometheus.Observer, resolved once
+	commands *commandCollector
 
 	scanMu      sync.Mutex
 	scanning    bool
@@ -99,24 +99,16 @@ func New(o Options) (*Metrics, error) {
 	m.sessions.Store(-1)
 	m.bytes.Store(-1)
 	m.scanCtx, m.scanCancel = context.WithCancel(context.Background())
-	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: Namespace, Name: "command_duration_seconds",
-		Help: "Time from a command's dispatch to its reply, by command (includes lock waits).",
-		// 50 µs .. ~52 s: an in-memory READ is tens of µs, a locked READ
-		// may wait up to the lock deadline.
-		Buckets: prometheus.ExponentialBuckets(50e-6, 4, 11),
-	}, []string{"command"})
-	m.byMode = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: Namespace, Name: "session_requests_total",
-		Help: "READ and LOCK commands answered, by command and the mode granted.",
-	}, []string{"command", "mode"})
+	// 50 µs .. ~52 s: an in-memory READ is tens of µs, a locked READ may
+	// wait up to the lock deadline.
+	m.commands = newCommandCollector(prometheus.ExponentialBuckets(50e-6, 4, 11))
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info", Help: "Always 1; the version label says which build runs.",
 		ConstLabels: prometheus.Labels{"version": o.Version},
 	})
 	build.Set(1)
 	for _, c := range []prometheus.Collector{
-		m.latency, m.byMode, build, &statsCollector{m: m},
+		m.commands, build, &statsCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := m.reg.Register(c); err != nil {
@@ -133,24 +125,24 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // example while the server shuts down).
 func (m *Metrics) SetHealthCheck(f func() error) { m.healthCheck.Store(&f) }
 
-// ObserveCommand is the per-command hook for the server: cmd is the
+// ConnObserver returns the per-command hook for one connection: cmd is the
 // command name, mode the mode granted to READ/LOCK ("" otherwise), took the
 // time from dispatch to reply, code the protocol error code ("" on
-// success). Safe for concurrent use; after the first call per command it
+// success). Connections are spread over a few shards as they come; a hook
+// is safe for concurrent use, but the server calls each from its own
+// connection only. After the first call per command and mode on a shard it
 // does not allocate.
+func (m *Metrics) ConnObserver() func(cmd, mode string, took time.Duration, code string) {
+	sh := m.commands.nextShard()
+	return func(cmd, mode string, took time.Duration, code string) {
+		m.commands.observe(sh, cmd, mode, took, code)
+	}
+}
+
+// ObserveCommand counts one command the way a ConnObserver hook does, for
+// callers without a connection of their own.
 func (m *Metrics) ObserveCommand(cmd, mode string, took time.Duration, code string) {
-	obs, ok := m.observed.Load(cmd)
-	if !ok {
-		o, err := m.latency.GetMetricWithLabelValues(cmd)
-		if err != nil {
-			return
-		}
-		obs, _ = m.observed.LoadOrStore(cmd, o)
-	}
-	obs.(prometheus.Observer).Observe(took.Seconds())
-	if mode != "" && code == "" {
-		m.byMode.WithLabelValues(cmd, mode).Inc()
-	}
+	m.commands.observe(m.commands.nextShard(), cmd, mode, took, code)
 }
 
 // Close stops a session scan in progress and waits for it.

@@ -48,8 +48,10 @@ type conn struct {
 	// graceful shutdown keeps the connection until its WRITE arrives.
 	pending []string
 
-	// granted is the mode the current READ or LOCK granted, for Observe.
+	// granted is the mode the current READ or LOCK granted, for observe.
 	granted string
+	// observe is Config.ObserveConn's hook for this connection, or nil.
+	observe func(cmd, mode string, took time.Duration, code string)
 }
 
 // addPending records that a READ or LOCK handed out a base for id.
@@ -311,8 +313,8 @@ func (c *conn) dispatch(args [][]byte) {
 		c.replyError(code, msg)
 	}
 	d := time.Since(start)
-	if o := c.s.cfg.Observe; o != nil {
-		o(cmd.name, c.granted, d, code)
+	if c.observe != nil {
+		c.observe(cmd.name, c.granted, d, code)
 		c.granted = ""
 	}
 	if d > time.Second {

@@ -199,7 +199,7 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 	}
 	defer m.Close()
 	srv, err = server.New(server.Config{
-		Observe: m.ObserveCommand,
+		ObserveConn: m.ConnObserver,
 		Security: func(kind, source, id, reason string) {
 			sig.Report(security.Kind(kind), source, id, reason)
 		},
