@@ -261,6 +261,25 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// A connection that keeps sending requests the server turns away (here an
+// unknown command) is active, not idle: the idle deadline must move with
+// them, not with the last command that ran.
+func TestRejectedRequestsKeepConnectionOpen(t *testing.T) {
+	env := startServer(t, func(c *Config, _ *engine.Config) { c.IdleTimeout = 300 * time.Millisecond })
+	c := dial(t, env.unix)
+	wantSimple(t, do(t, c, "PING"), "PONG")
+	deadline := time.Now().Add(900 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		_, err := c.Do(ctx5(t), "NOSUCHCOMMAND")
+		var se *protocol.ServerError
+		if !errors.As(err, &se) {
+			t.Fatalf("unknown command on an active connection: %v, want an error reply", err)
+		}
+	}
+	wantSimple(t, do(t, c, "PING"), "PONG")
+}
+
 // session_regenerate_id during the shutdown: the request goes on under the
 // new id, and its WRITE there ends it.
 func TestShutdownFollowsRegenerate(t *testing.T) {
