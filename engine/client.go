@@ -366,7 +366,7 @@ func (c *Client) Write(ctx context.Context, w WriteRequest) (WriteResult, error)
 
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
 		var res resolved
-		if attempt == 0 && e.exactVersions && b != nil && b.exact && b.metaOK && b.version != 0 {
+		if attempt == 0 && b != nil && b.exact && b.metaOK && e.exactVersion(b.version) {
 			// Most writes find the session as their READ left it; the
 			// compare-and-swap below proves it, and a mismatch comes back
 			// here for the load.

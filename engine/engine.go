@@ -35,10 +35,13 @@ type Engine struct {
 	keyRules []compiledKeyRule
 	counters []keyPattern
 	bases    *baseCache
-	// exactVersions: the store's version changes with every save (see
-	// handlers.ExactVersioner), so a write from an exact base may skip
-	// the load and save against the version it read.
+	// exactVersions: the store hands out versions that change with every
+	// save (see handlers.ExactVersioner), so a write from an exact base
+	// with such a version may skip the load and save against the version
+	// it read. versioner says which versions those are; tests switch the
+	// whole path off through exactVersions.
 	exactVersions bool
+	versioner     handlers.ExactVersioner
 
 	// shards serialise the load-merge-save of writes to one session inside
 	// this daemon so concurrent writers queue instead of burning CAS
@@ -144,7 +147,7 @@ func New(cfg Config) (*Engine, error) {
 		seed:  maphash.MakeSeed(),
 	}
 	if ev, ok := cfg.Store.(handlers.ExactVersioner); ok {
-		e.exactVersions = ev.ExactVersions()
+		e.exactVersions, e.versioner = true, ev
 	}
 	if e.locker == nil {
 		e.ownLocker = NewMemLocker(log)
@@ -233,6 +236,12 @@ func (e *Engine) resolve(ctx context.Context, id string) (resolved, error) {
 		cur = m.Alias
 	}
 	return resolved{}, fmt.Errorf("session %s: alias chain longer than %d", id, maxAliasHops)
+}
+
+// exactVersion reports whether a write from a base at version v may save
+// without loading first.
+func (e *Engine) exactVersion(v uint64) bool {
+	return e.exactVersions && v != 0 && (e.versioner == nil || e.versioner.ExactVersion(v))
 }
 
 func (e *Engine) ttl(t time.Duration) time.Duration {

@@ -86,15 +86,17 @@ type Sizer interface {
 	Size(ctx context.Context) (sessions int64, bytes int64, err error)
 }
 
-// ExactVersioner is implemented by stores whose version changes with every
-// successful Save, so an unchanged version proves that data and meta are
-// both unchanged. Content-hash versions (files, records PHP wrote itself)
-// do not qualify: a save that changes only the meta keeps the hash.
-// With this guarantee a writer that knows the version it read can save
-// against it at once, without loading the record first: a mismatch still
-// refuses the save and the writer falls back to loading and merging.
+// ExactVersioner is implemented by stores some or all of whose versions
+// change with every successful Save, so an unchanged version proves that
+// data and meta are both unchanged. Content-hash versions (files, records
+// PHP wrote itself) do not qualify: a save that changes only the meta
+// keeps the hash. ExactVersion answers for one version the store handed
+// out, since a store may hand out both kinds. With this guarantee a writer
+// that knows the version it read can save against it at once, without
+// loading the record first: a mismatch still refuses the save and the
+// writer falls back to loading and merging.
 type ExactVersioner interface {
-	ExactVersions() bool
+	ExactVersion(v uint64) bool
 }
 
 // ErrSizeUnsupported is returned by Size of a decorator (cache, sealed)

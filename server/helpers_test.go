@@ -29,11 +29,11 @@ type flakyStore struct {
 	fail atomic.Bool
 }
 
-// ExactVersions passes the wrapped store's guarantee on, so the server
+// ExactVersion passes the wrapped store's guarantee on, so the server
 // tests run the write path the daemon runs on that store.
-func (f *flakyStore) ExactVersions() bool {
+func (f *flakyStore) ExactVersion(v uint64) bool {
 	ev, ok := f.Store.(handlers.ExactVersioner)
-	return ok && ev.ExactVersions()
+	return ok && ev.ExactVersion(v)
 }
 
 func (f *flakyStore) Load(ctx context.Context, id string) (handlers.Record, error) {

@@ -210,9 +210,9 @@ func (s *Store) Load(ctx context.Context, id string) (handlers.Record, error) {
 	return rec, nil
 }
 
-// ExactVersions implements handlers.ExactVersioner: every Save takes the
+// ExactVersion implements handlers.ExactVersioner: every Save takes the
 // next value of one store-wide counter.
-func (s *Store) ExactVersions() bool { return true }
+func (s *Store) ExactVersion(uint64) bool { return true }
 
 // Save implements handlers.Store.
 func (s *Store) Save(ctx context.Context, id string, rec handlers.Record, expect uint64) (uint64, error) {

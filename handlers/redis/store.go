@@ -244,6 +244,14 @@ func (s *Store) Load(ctx context.Context, id string) (handlers.Record, error) {
 	return rec, nil
 }
 
+// ExactVersion implements handlers.ExactVersioner. Counter versions are
+// exact: every save by a daemon moves the counter (by one, or up to its
+// time-based seed), and a counter is only accepted while the stored hash
+// still matches the data, so phpredis writing in between is caught.
+// Content versions are not: a daemon's save that changes only the meta of
+// a record phpredis wrote would keep the hash.
+func (s *Store) ExactVersion(v uint64) bool { return v != 0 && v < versionHashBit }
+
 // Save implements handlers.Store.
 func (s *Store) Save(ctx context.Context, id string, rec handlers.Record, expect uint64) (uint64, error) {
 	return s.save(ctx, id, rec, expect, s.writeID())
