@@ -17,3 +17,13 @@ func TestEngineLockerForwarded(t *testing.T) {
 		return New(inner, 10)
 	})
 }
+
+func TestExactVersionsForwarded(t *testing.T) {
+	m, err := memory.New(memory.Options{MaxEntries: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.ExactVersionsForwarded(t, m, func(inner handlers.Store) (handlers.Store, error) {
+		return New(inner, 100)
+	})
+}
