@@ -123,6 +123,31 @@ function freePort() {
   });
 }
 
+// closedPort finds a port nothing listens on for the daemon-down cells. It
+// comes from below the kernel's ephemeral range: a port that was merely
+// free a moment ago is handed out again to the next listen(0) or outgoing
+// connection on the machine (a worker's own HTTP server, say), and the
+// cell then talks to that instead of finding nobody there.
+async function closedPort() {
+  let low = 32768;
+  try {
+    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // Not Linux: the common default stands.
+  }
+  const floor = Math.max(1024, Math.min(20000, low - 1000));
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = floor + crypto.randomInt(Math.max(1, low - floor));
+    const free = await new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free port below the ephemeral range (from ${floor} to ${low})`);
+}
+
 function ping(port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
@@ -257,7 +282,7 @@ async function main() {
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'phpsessd-wasm-'));
   const token = crypto.randomBytes(16).toString('hex');
-  const downPort = await freePort();
+  const downPort = await closedPort();
   const daemonLog = path.join(tmp, 'phpsessd.log');
   let daemon = null;
   let daemonError = null;
