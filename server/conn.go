@@ -274,6 +274,9 @@ func (c *conn) readFailed(err error) {
 	c.s.stats.countError(code)
 	c.s.log.Info("bad frame, closing connection", append(c.logAttrs(), "code", code, "reason", msg)...)
 	c.w.WriteError(code, msg)
+	// No command ran for this frame, and the connection may have been
+	// idle for longer than the write timeout since the last one.
+	c.lastDone = time.Now()
 	if c.flush() != nil {
 		return
 	}

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bufio"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/phpsessd/phpsessd/engine"
 	"github.com/phpsessd/phpsessd/protocol"
@@ -83,5 +85,37 @@ func TestRecycledBuffersStartClean(t *testing.T) {
 			t.Fatalf("round %d: PING fresh answered %q", i, got)
 		}
 		c.Close()
+	}
+}
+
+// A bad frame after a pause longer than the write timeout still gets its
+// error reply: the write deadline must be armed from the time of the
+// frame, not from the last command the connection ran.
+func TestBadFrameAfterPauseIsAnswered(t *testing.T) {
+	env := startServer(t, func(c *Config, _ *engine.Config) { c.WriteTimeout = 100 * time.Millisecond })
+	a, err := protocol.ParseAddress(env.unix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial(a.Network, a.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(nc)
+	if _, err := nc.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := br.ReadString('\n'); err != nil || line != "+PONG\r\n" {
+		t.Fatalf("PING: %q, %v", line, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := nc.Write([]byte("+PING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "-PROTO ") {
+		t.Fatalf("bad frame after a pause: %q, %v; want a -PROTO reply", line, err)
 	}
 }
