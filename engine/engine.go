@@ -191,6 +191,12 @@ func (e *Engine) lockShard(ctx context.Context, id string) (shardSlot, error) {
 	select {
 	case ch <- struct{}{}:
 		return ch, nil
+	default:
+	}
+	beforeWait(ctx)
+	select {
+	case ch <- struct{}{}:
+		return ch, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("write session %s: %w", id, ctx.Err())
 	}

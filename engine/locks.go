@@ -104,6 +104,7 @@ func (l *MemLocker) Acquire(ctx context.Context, id, owner string, lease time.Du
 	l.mu.Unlock()
 	l.waits.Add(1)
 
+	beforeWait(ctx)
 	select {
 	case <-w.ready:
 		if w.lock == nil {

@@ -80,6 +80,12 @@ go_test() {
 	go test -race -count=1 -timeout 20m ./...
 }
 
+# The server's tests run once more with every connection on event loops,
+# the transport the daemon picks for the memory store.
+go_test_loops() {
+	PHPSESSD_TEST_LOOPS=2 go test -race -count=1 -timeout 10m ./server/
+}
+
 # Every Fuzz* function of the module gets a short run; the committed corpus
 # in testdata/fuzz is replayed by go_test already, this looks for new bugs.
 fuzz_all() {
@@ -137,6 +143,7 @@ wasm_php_test() {
 step "gofmt" gofmt_check
 step "go vet" go vet ./...
 step "go test -race" go_test
+step "go test -race (event loops)" go_test_loops
 step "fuzz" fuzz_all
 step "wasip1" wasip1_test
 step "js/wasm" js_test

@@ -91,7 +91,7 @@ func cmdQuit(c *conn, _ [][]byte) error {
 
 // INFO <id> → $json
 func cmdInfo(c *conn, args [][]byte) error {
-	info, err := c.s.eng.Info(c.s.base, string(args[1]))
+	info, err := c.s.eng.Info(c.ctx, string(args[1]))
 	if err != nil {
 		return err
 	}

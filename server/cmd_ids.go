@@ -10,7 +10,7 @@ func cmdCreateID(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	id, err := c.s.eng.CreateID(c.s.base, opt)
+	id, err := c.s.eng.CreateID(c.ctx, opt)
 	if err != nil {
 		return err
 	}
@@ -20,7 +20,7 @@ func cmdCreateID(c *conn, args [][]byte) error {
 
 // VALIDATE <id> → :1 | :0 (-INVALIDID for a malformed id)
 func cmdValidate(c *conn, args [][]byte) error {
-	ok, err := c.s.eng.ValidateID(c.s.base, string(args[1]))
+	ok, err := c.s.eng.ValidateID(c.ctx, string(args[1]))
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func cmdRegenerate(c *conn, args [][]byte) error {
 	if opt.Grace, err = kw.millis("GRACE"); err != nil {
 		return err
 	}
-	id, err := c.client.Regenerate(c.s.base, string(args[1]), opt)
+	id, err := c.client.Regenerate(c.ctx, string(args[1]), opt)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func cmdIncr(c *conn, args [][]byte) error {
 			return err
 		}
 	}
-	res, err := c.client.Op(c.s.base, req)
+	res, err := c.client.Op(c.ctx, req)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func valueOp(c *conn, kind engine.OpKind, args [][]byte, replyOK bool) error {
 		return err
 	}
 	req.Value = args[3]
-	res, err := c.client.Op(c.s.base, req)
+	res, err := c.client.Op(c.ctx, req)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func cmdUnset(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.client.Op(c.s.base, req)
+	res, err := c.client.Op(c.ctx, req)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func cmdRef(c *conn, args [][]byte) error {
 	}
 	switch sub {
 	case "ADD":
-		res, err := c.client.AddRef(c.s.base, string(args[2]), string(args[3]), exclusive)
+		res, err := c.client.AddRef(c.ctx, string(args[2]), string(args[3]), exclusive)
 		if err != nil {
 			return err
 		}
@@ -37,13 +37,13 @@ func cmdRef(c *conn, args [][]byte) error {
 		c.w.WriteInt(boolInt(res.Added))
 		c.w.WriteInt(int64(res.Killed))
 	case "DEL":
-		ok, err := c.client.RemoveRef(c.s.base, string(args[2]), string(args[3]))
+		ok, err := c.client.RemoveRef(c.ctx, string(args[2]), string(args[3]))
 		if err != nil {
 			return err
 		}
 		c.w.WriteInt(boolInt(ok))
 	case "LIST":
-		ids, err := c.s.eng.ListRef(c.s.base, string(args[2]))
+		ids, err := c.s.eng.ListRef(c.ctx, string(args[2]))
 		if err != nil {
 			return err
 		}
@@ -52,7 +52,7 @@ func cmdRef(c *conn, args [][]byte) error {
 			c.w.WriteBulkString(id)
 		}
 	case "KILL":
-		n, err := c.s.eng.KillRef(c.s.base, string(args[2]))
+		n, err := c.s.eng.KillRef(c.ctx, string(args[2]))
 		if err != nil {
 			return err
 		}
@@ -74,7 +74,7 @@ func cmdList(c *conn, args [][]byte) error {
 	if limit > engine.MaxListLimit {
 		return errArg("LIMIT must be at most " + strconv.Itoa(engine.MaxListLimit))
 	}
-	page, err := c.s.eng.ListSessions(c.s.base, kw.str("CURSOR"), int(limit))
+	page, err := c.s.eng.ListSessions(c.ctx, kw.str("CURSOR"), int(limit))
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func cmdRead(c *conn, args [][]byte) error {
 	if req.LockWait, err = kw.millis("WAIT"); err != nil {
 		return err
 	}
-	res, err := c.client.Read(c.s.base, req)
+	res, err := c.client.Read(c.ctx, req)
 	if err != nil {
 		var fe *engine.FingerprintError
 		if errors.As(err, &fe) {
@@ -98,7 +98,7 @@ func cmdWrite(c *conn, args [][]byte) error {
 	if req.TTL, err = kw.seconds("TTL"); err != nil {
 		return err
 	}
-	res, err := c.client.Write(c.s.base, req)
+	res, err := c.client.Write(c.ctx, req)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func cmdWrite(c *conn, args [][]byte) error {
 // CLOSE <id> → +OK
 func cmdClose(c *conn, args [][]byte) error {
 	c.donePending(args[1])
-	if err := c.client.Release(c.s.base, string(args[1])); err != nil {
+	if err := c.client.Release(c.ctx, string(args[1])); err != nil {
 		return err
 	}
 	c.w.WriteSimple("OK")
@@ -120,7 +120,7 @@ func cmdClose(c *conn, args [][]byte) error {
 
 // DESTROY <id> → :1 | :0
 func cmdDestroy(c *conn, args [][]byte) error {
-	existed, err := c.client.Destroy(c.s.base, string(args[1]))
+	existed, err := c.client.Destroy(c.ctx, string(args[1]))
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func cmdGC(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.s.eng.GC(c.s.base, int64(maxLife))
+	n, err := c.s.eng.GC(c.ctx, int64(maxLife))
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func cmdTouch(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	ok, err := c.client.Touch(c.s.base, string(args[1]), ttl)
+	ok, err := c.client.Touch(c.ctx, string(args[1]), ttl)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func cmdLock(c *conn, args [][]byte) error {
 	if req.LockWait, err = kw.millis("WAIT"); err != nil {
 		return err
 	}
-	res, err := c.client.Lock(c.s.base, req)
+	res, err := c.client.Lock(c.ctx, req)
 	if err != nil {
 		return err
 	}

@@ -26,8 +26,11 @@ type command struct {
 	// LOCK); they are refused once shutdown begins, except a LOCK that
 	// upgrades a request this connection already has under way.
 	opens bool
-	run   func(c *conn, args [][]byte) error
-	calls atomic.Uint64
+	// offLoop marks commands that walk many sessions: on an event loop
+	// they run off it, so the loop's other connections do not wait.
+	offLoop bool
+	run     func(c *conn, args [][]byte) error
+	calls   atomic.Uint64
 }
 
 // commandTable lists every command of PROTOCOL.md, grouped as the files
@@ -47,7 +50,7 @@ func commandTable() map[string]*command {
 		{name: "WRITE", usage: "WRITE <id> <data> [BASE v] [FORMAT f] [TTL s]", minArgs: 3, maxArgs: 9, run: cmdWrite},
 		{name: "CLOSE", usage: "CLOSE <id>", minArgs: 2, maxArgs: 2, run: cmdClose},
 		{name: "DESTROY", usage: "DESTROY <id>", minArgs: 2, maxArgs: 2, run: cmdDestroy},
-		{name: "GC", usage: "GC <maxlifetime>", minArgs: 2, maxArgs: 2, run: cmdGC},
+		{name: "GC", usage: "GC <maxlifetime>", minArgs: 2, maxArgs: 2, offLoop: true, run: cmdGC},
 		{name: "TOUCH", usage: "TOUCH <id> [TTL s]", minArgs: 2, maxArgs: 4, run: cmdTouch},
 		{name: "LOCK", usage: "LOCK <id> [DATA d] [FORMAT f] [TTL s] [WAIT ms]", minArgs: 2, maxArgs: 10, opens: true, run: cmdLock},
 
@@ -64,8 +67,8 @@ func commandTable() map[string]*command {
 		{name: "UNSET", usage: "UNSET <id> <key> [FORMAT f] [TTL s]", minArgs: 3, maxArgs: 7, run: cmdUnset},
 
 		// cmd_refs.go: session references and the admin listing
-		{name: "REF", usage: "REF ADD <id> <ref> [EXCLUSIVE] | REF DEL <id> <ref> | REF LIST <ref> | REF KILL <ref>", minArgs: 3, maxArgs: 5, run: cmdRef},
-		{name: "LIST", usage: "LIST [LIMIT n] [CURSOR c]", minArgs: 1, maxArgs: 5, run: cmdList},
+		{name: "REF", usage: "REF ADD <id> <ref> [EXCLUSIVE] | REF DEL <id> <ref> | REF LIST <ref> | REF KILL <ref>", minArgs: 3, maxArgs: 5, offLoop: true, run: cmdRef},
+		{name: "LIST", usage: "LIST [LIMIT n] [CURSOR c]", minArgs: 1, maxArgs: 5, offLoop: true, run: cmdList},
 	}
 	t := make(map[string]*command, len(list))
 	for _, c := range list {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -36,6 +37,13 @@ type conn struct {
 	authed bool
 	name   string
 	quit   bool
+	// ctx is what commands run under: the server's base context, and on
+	// an event loop also the hook that takes the connection off the loop
+	// before a command waits.
+	ctx context.Context
+	// ev is the connection's event-loop state; nil when a goroutine of
+	// its own serves it.
+	ev *loopState
 
 	readArmed, writeArmed time.Time // when the deadlines were last moved
 	// lastDone is when the last command finished. Deadlines are armed
@@ -136,7 +144,15 @@ func (c *conn) serve() {
 		}
 		args, err := c.r.ReadRequest()
 		if err != nil {
-			c.readFailed(err)
+			if c.readFailed(err) {
+				// No command ran for this frame, and the connection may
+				// have been idle for longer than the write timeout since
+				// the last one.
+				c.lastDone = time.Now()
+				if c.flush() == nil {
+					c.lingerClose()
+				}
+			}
 			return
 		}
 		c.dispatch(args)
@@ -207,6 +223,10 @@ func (c *conn) armRead() bool {
 // interruptIdle makes a blocked read return at once, unless a request
 // this connection serves still has to write its session.
 func (c *conn) interruptIdle() {
+	if c.ev != nil {
+		c.ev.l.wake()
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.pending) == 0 {
@@ -236,51 +256,53 @@ func (c *conn) flush() error {
 }
 
 func (c *conn) close() {
+	c.nc.Close()
+	c.release()
+}
+
+// release drops what the connection holds once its socket is closed: its
+// locks and bases in the engine, its buffers and its place in the server.
+func (c *conn) release() {
 	if err := c.client.Close(); err != nil && !errors.Is(err, engine.ErrClosed) {
 		c.s.log.Warn("releasing connection state", append(c.logAttrs(), "err", err)...)
 	}
-	c.nc.Close()
 	c.s.recycle(c)
 	c.s.dropConn(c)
 	c.s.log.Debug("connection closed", c.logAttrs()...)
 }
 
 // readFailed handles the end of a connection's input: a clean close, an
-// idle timeout, shutdown, or a bad frame, which gets one error reply.
-func (c *conn) readFailed(err error) {
+// idle timeout, shutdown, or a bad frame, which gets one error reply. It
+// reports whether it wrote that reply, which the caller then sends before
+// closing.
+func (c *conn) readFailed(err error) bool {
 	var pe *protocol.ProtocolError
 	var tb *protocol.TooBigError
 	switch {
 	case errors.Is(err, io.EOF):
-		return
+		return false
 	case errors.As(err, &pe), errors.As(err, &tb), errors.Is(err, io.ErrUnexpectedEOF):
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if !c.s.shutting.Load() {
 			c.s.log.Debug("idle timeout, closing connection", c.logAttrs()...)
 		}
-		return
+		return false
 	default:
 		if !errors.Is(err, net.ErrClosed) {
 			c.s.log.Debug("read failed, closing connection", append(c.logAttrs(), "err", err)...)
 		}
-		return
+		return false
 	}
 	code, msg := protocol.Describe(err)
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		// The peer went away mid-request; nobody is left to read a reply.
 		c.s.log.Debug("connection closed inside a frame", c.logAttrs()...)
-		return
+		return false
 	}
 	c.s.stats.countError(code)
 	c.s.log.Info("bad frame, closing connection", append(c.logAttrs(), "code", code, "reason", msg)...)
 	c.w.WriteError(code, msg)
-	// No command ran for this frame, and the connection may have been
-	// idle for longer than the write timeout since the last one.
-	c.lastDone = time.Now()
-	if c.flush() != nil {
-		return
-	}
-	c.lingerClose()
+	return true
 }
 
 // lingerClose half-closes the connection and drains what the peer is still
@@ -321,6 +343,9 @@ func (c *conn) dispatch(args [][]byte) {
 		// daemon is gone: let PHP fail at session_start, visibly.
 		c.replyError("SHUTDOWN", "phpsessd is shutting down")
 		return
+	}
+	if cmd.offLoop && c.ev != nil {
+		c.detach()
 	}
 	code := ""
 	if err := cmd.run(c, args); err != nil {

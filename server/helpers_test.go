@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -95,6 +96,7 @@ func startServer(t testing.TB, mod func(*Config, *engine.Config)) *testEnv {
 		Token:   testToken,
 		Logger:  testLogger(t),
 		Version: "1.2.3-test",
+		Loops:   testLoops(t),
 	}
 	if mod != nil {
 		mod(&cfg, &ecfg)
@@ -240,4 +242,19 @@ func truncate(b []byte) []byte {
 		return b[:40]
 	}
 	return b
+}
+
+// testLoops is PHPSESSD_TEST_LOOPS: every server test then runs on that
+// many event loops. scripts/test.sh runs this package once with a
+// goroutine per connection and once on loops.
+func testLoops(t testing.TB) int {
+	v := os.Getenv("PHPSESSD_TEST_LOOPS")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		t.Fatalf("PHPSESSD_TEST_LOOPS=%q: want a count", v)
+	}
+	return n
 }

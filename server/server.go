@@ -70,6 +70,13 @@ type Config struct {
 	// Security, when set, receives security events: failed
 	// authentication and unknown ids refused by VALIDATE.
 	Security func(kind, source, id, reason string)
+	// Loops above zero serves connections on that many event loops
+	// instead of a goroutine per connection, where the platform has them
+	// (Linux); elsewhere it is ignored. A loop runs commands in place, so
+	// it is only for an engine whose store and locker never block but
+	// where engine.WithWaitHook says so: the memory store with the
+	// in-process locker.
+	Loops int
 }
 
 // Server accepts connections and serves the protocol on them.
@@ -98,6 +105,9 @@ type Server struct {
 	connWG   sync.WaitGroup
 	// bufs holds the buffers of closed connections for new ones.
 	bufs sync.Pool
+
+	loops  []*loop
+	loopWG sync.WaitGroup // every goroutine running a loop's turn
 }
 
 type listener struct {
@@ -160,6 +170,17 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.lns = append(s.lns, l)
+	}
+	if cfg.Loops > 0 {
+		loops, err := newLoops(s, cfg.Loops)
+		if err != nil {
+			for _, l := range s.lns {
+				l.ln.Close()
+			}
+			s.cancel()
+			return nil, err
+		}
+		s.loops = loops
 	}
 	return s, nil
 }
@@ -262,6 +283,9 @@ func (s *Server) Start() {
 	if !s.started.CompareAndSwap(false, true) {
 		return
 	}
+	for _, l := range s.loops {
+		l.start()
+	}
 	for _, l := range s.lns {
 		s.acceptWG.Add(1)
 		go s.acceptLoop(l)
@@ -292,6 +316,10 @@ func (s *Server) acceptLoop(l *listener) {
 		if c == nil {
 			continue
 		}
+		if c.ev != nil {
+			c.ev.l.adopt(c)
+			continue
+		}
 		go c.serve()
 	}
 }
@@ -304,6 +332,7 @@ func (s *Server) newConn(nc net.Conn, l *listener) *conn {
 		id:     id,
 		l:      l,
 		authed: !l.requireAuth,
+		ctx:    s.base,
 	}
 	if s.cfg.ObserveConn != nil {
 		c.observe = s.cfg.ObserveConn()
@@ -325,6 +354,16 @@ func (s *Server) newConn(nc net.Conn, l *listener) *conn {
 		s.mu.Unlock()
 		nc.Close()
 		return nil
+	}
+	if len(s.loops) > 0 {
+		// Before the connection is listed: Shutdown reads what this sets.
+		if err := s.loops[id%uint64(len(s.loops))].prepare(c); err != nil {
+			s.mu.Unlock()
+			s.log.Warn("closing connection", append(c.logAttrs(), "err", err)...)
+			nc.Close()
+			s.recycle(c)
+			return nil
+		}
 	}
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
@@ -410,5 +449,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	s.cancel()
+	for _, l := range s.loops {
+		l.stop()
+	}
+	s.loopWG.Wait()
 	return err
 }

@@ -41,6 +41,7 @@ type serveConfig struct {
 	Strict          bool
 	MaxFrame        int64
 	IdleTimeout     time.Duration
+	EventLoops      int // -1: auto
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
@@ -213,6 +214,20 @@ func serveOptions() []*option {
 		{name: "max-frame", env: "PHPSESSD_MAX_FRAME", arg: "SIZE", def: "16MiB", help: "largest request in bytes; suffixes K, KiB, M, MiB",
 			set: func(c *serveConfig, v string) (err error) { c.MaxFrame, err = parseSize(v); return }},
 		durationOption("idle-timeout", "PHPSESSD_IDLE_TIMEOUT", 10*time.Minute, "close connections idle this long", func(c *serveConfig) *time.Duration { return &c.IdleTimeout }),
+		{name: "event-loops", env: "PHPSESSD_EVENT_LOOPS", arg: "N", def: "auto",
+			help: "serve connections on N epoll loops that run commands in place instead of a goroutine each (Linux, memory:// store only); auto: one per CPU with memory://, none otherwise; 0: never",
+			set: func(c *serveConfig, v string) error {
+				if strings.EqualFold(strings.TrimSpace(v), "auto") {
+					c.EventLoops = -1
+					return nil
+				}
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 || n > 1024 {
+					return fmt.Errorf("want auto or a count from 0 to 1024, got %q", v)
+				}
+				c.EventLoops = n
+				return nil
+			}},
 		durationOption("shutdown-timeout", "PHPSESSD_SHUTDOWN_TIMEOUT", 10*time.Second, "on SIGTERM/SIGINT, how long commands in flight may finish", func(c *serveConfig) *time.Duration { return &c.ShutdownTimeout }),
 		{name: "log-level", env: "PHPSESSD_LOG_LEVEL", arg: "LEVEL", def: "info", help: "debug, info, warn or error",
 			set: func(c *serveConfig, v string) error {
@@ -420,6 +435,7 @@ func defaultConfig() serveConfig {
 		Strict:          true,
 		MaxFrame:        16 << 20,
 		IdleTimeout:     10 * time.Minute,
+		EventLoops:      -1,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "text",

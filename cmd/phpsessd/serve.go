@@ -19,6 +19,7 @@ import (
 	"github.com/phpsessd/phpsessd/engine"
 	"github.com/phpsessd/phpsessd/handlers"
 	"github.com/phpsessd/phpsessd/handlers/cache"
+	"github.com/phpsessd/phpsessd/handlers/memory"
 	"github.com/phpsessd/phpsessd/handlers/migrating"
 	redisstore "github.com/phpsessd/phpsessd/handlers/redis"
 	"github.com/phpsessd/phpsessd/handlers/sealed"
@@ -139,6 +140,11 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 	if lp, ok := store.(interface{ EngineLocker() engine.Locker }); ok {
 		locker = lp.EngineLocker()
 	}
+	loops, err := eventLoops(cfg, store, locker)
+	if err != nil {
+		store.Close()
+		return err
+	}
 	// Sealing wraps last, so the checks above still see the raw store.
 	if store, err = sealStore(store, cfg, env.Getenv, log); err != nil {
 		return err
@@ -213,6 +219,7 @@ func serve(ctx context.Context, env *cmdEnv, cfg serveConfig, log *slog.Logger, 
 		IdleTimeout:    cfg.IdleTimeout,
 		Logger:         log,
 		Version:        version,
+		Loops:          loops,
 	})
 	if err != nil {
 		eng.Close()
@@ -323,4 +330,22 @@ func sealStore(store handlers.Store, cfg serveConfig, getenv func(string) string
 	}
 	log.Info("sealing sessions", "key", ss.CurrentKeyID(), "keys", len(keys), "compress_over", cfg.CompressOver)
 	return ss, nil
+}
+
+// eventLoops resolves --event-loops for the store the daemon runs on. A
+// loop runs commands on its own thread, so only a store that answers from
+// memory qualifies; the engine reports its own lock waits.
+func eventLoops(cfg serveConfig, store handlers.Store, locker engine.Locker) (int, error) {
+	_, inMemory := store.(*memory.Store)
+	inMemory = inMemory && locker == nil
+	switch {
+	case cfg.EventLoops < 0:
+		if !inMemory || runtime.GOOS != "linux" {
+			return 0, nil
+		}
+		return runtime.GOMAXPROCS(0), nil
+	case cfg.EventLoops > 0 && !inMemory:
+		return 0, fmt.Errorf("--event-loops %d: event loops run commands in place and need the memory:// store, which never blocks; use auto or 0 with this store", cfg.EventLoops)
+	}
+	return cfg.EventLoops, nil
 }

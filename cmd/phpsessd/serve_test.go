@@ -53,6 +53,8 @@ func TestServeUsageErrors(t *testing.T) {
 		{"--log-format", "xml"},
 		{"stray-argument"},
 		{"--token", "a", "--token-file", "/nonexistent"},
+		{"--event-loops", "-1"},
+		{"--event-loops", "many"},
 	} {
 		env, _, errb := testEnv(nil)
 		if code := run(env, append([]string{"serve"}, args...)); code != exitUsage {
