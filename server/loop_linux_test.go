@@ -33,6 +33,19 @@ func startLoopServer(t *testing.T, loops int, mod func(*Config, *engine.Config))
 	return env
 }
 
+// waitQueued returns once the engine counts a lock wait: the waiter is
+// queued behind the holder.
+func waitQueued(t *testing.T, env *testEnv) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for env.eng.Stats().LockWaits == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the waiter never queued for the lock")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func detaches(env *testEnv) uint64 {
 	var n uint64
 	for _, l := range env.srv.loops {
@@ -60,14 +73,7 @@ func TestLoopLockWaitDoesNotStallTheLoop(t *testing.T) {
 		}
 		got <- rep
 	}()
-	// The waiter is queued once the engine counts its wait.
-	deadline := time.Now().Add(5 * time.Second)
-	for env.eng.Stats().LockWaits == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the waiter never queued for the lock")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, env)
 	for i := 0; i < 20; i++ {
 		wantSimple(t, do(t, other, "PING"), "PONG")
 		do(t, other, "READ", fmt.Sprintf("%032d", i), "FORMAT", "php")
@@ -241,13 +247,7 @@ func TestLoopShutdownEndsLoops(t *testing.T) {
 		_, err := waiter.Do(context.Background(), "LOCK", id, "FORMAT", "php", "WAIT", 10000)
 		errc <- err
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for env.eng.Stats().LockWaits == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the waiter never queued for the lock")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if err := env.srv.Shutdown(ctx); err == nil {
