@@ -46,6 +46,18 @@ func waitQueued(t *testing.T, env *testEnv) {
 	}
 }
 
+// dialUnix opens a plain socket to the server, for clients that write and
+// read frames themselves.
+func dialUnix(t *testing.T, env *testEnv) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("unix", strings.TrimPrefix(env.unix, "unix://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
+}
+
 func detaches(env *testEnv) uint64 {
 	var n uint64
 	for _, l := range env.srv.loops {
@@ -111,11 +123,7 @@ func TestLoopLockWaitDoesNotStallTheLoop(t *testing.T) {
 // in order, and a request larger than a read is put together from many.
 func TestLoopPipelinedAndSplitFrames(t *testing.T) {
 	env := startLoopServer(t, 1, nil)
-	nc, err := net.Dial("unix", strings.TrimPrefix(env.unix, "unix://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := dialUnix(t, env)
 	big := strings.Repeat("x", 3*loopReadSize+17)
 	id := strings.Repeat("p", 32)
 	var req bytes.Buffer
@@ -178,11 +186,7 @@ func TestLoopPipelinedAndSplitFrames(t *testing.T) {
 // from that client meanwhile, and every reply arrives once it reads.
 func TestLoopSlowReaderGetsEveryReply(t *testing.T) {
 	env := startLoopServer(t, 1, nil)
-	nc, err := net.Dial("unix", strings.TrimPrefix(env.unix, "unix://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := dialUnix(t, env)
 	id := strings.Repeat("s", 32)
 	data := "s|s:200000:\"" + strings.Repeat("y", 200000) + "\";"
 	c := dial(t, env.unix)
