@@ -93,15 +93,7 @@ func TestRecycledBuffersStartClean(t *testing.T) {
 // frame, not from the last command the connection ran.
 func TestBadFrameAfterPauseIsAnswered(t *testing.T) {
 	env := startServer(t, func(c *Config, _ *engine.Config) { c.WriteTimeout = 100 * time.Millisecond })
-	a, err := protocol.ParseAddress(env.unix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := net.Dial(a.Network, a.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := dialRaw(t, env.unix)
 	nc.SetDeadline(time.Now().Add(5 * time.Second))
 	br := bufio.NewReader(nc)
 	if _, err := nc.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {

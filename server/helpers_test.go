@@ -209,9 +209,9 @@ func writeReply(t testing.TB, rep protocol.Reply, status string) uint64 {
 	return uint64(rep.Array[1].Int)
 }
 
-// rawConn sends raw bytes and returns the first reply line and whether the
-// server closed the connection afterwards.
-func rawExchange(t testing.TB, addr string, payload []byte) (line string, closed bool) {
+// dialRaw opens a plain socket to addr, for tests that write and read
+// frames themselves; it is closed when the test ends.
+func dialRaw(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	a, err := protocol.ParseAddress(addr)
 	if err != nil {
@@ -221,11 +221,27 @@ func rawExchange(t testing.TB, addr string, payload []byte) (line string, closed
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
+}
+
+// replyReader reads the server's replies on nc, which must all arrive
+// within d.
+func replyReader(nc net.Conn, d time.Duration) *protocol.Reader {
+	nc.SetReadDeadline(time.Now().Add(d))
+	return protocol.NewReader(bufio.NewReader(nc), protocol.Limits{})
+}
+
+// rawExchange sends raw bytes and returns the first reply line and whether
+// the server closed the connection afterwards.
+func rawExchange(t testing.TB, addr string, payload []byte) (line string, closed bool) {
+	t.Helper()
+	nc := dialRaw(t, addr)
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(5 * time.Second))
 	go nc.Write(payload) // big payloads may block until the server drains
 	br := bufio.NewReader(nc)
-	line, err = br.ReadString('\n')
+	line, err := br.ReadString('\n')
 	if err != nil {
 		t.Fatalf("reading reply to %q: %v", truncate(payload), err)
 	}

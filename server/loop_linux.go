@@ -226,16 +226,17 @@ func (l *loop) start() {
 	go l.run()
 }
 
-// stop ends the loop once Shutdown has closed all its connections.
+// stop ends the loop once Shutdown has closed all its connections; close
+// releases its descriptors after its goroutine is gone, so no wake-up can
+// write to a closed (or reused) eventfd.
 func (l *loop) stop() {
 	l.mu.Lock()
+	first := !l.stopped
 	l.stopped = true
 	started := l.started
 	l.mu.Unlock()
-	if started {
+	if first && started {
 		l.wake()
-	} else {
-		l.closeFDs()
 	}
 }
 
@@ -476,7 +477,6 @@ func (l *loop) takeInbox() bool {
 		l.work = append(l.work, loopItem{c: c})
 	}
 	if stopped && len(l.conns) == 0 && l.next == len(l.work) {
-		l.closeFDs()
 		return true
 	}
 	return false
@@ -577,9 +577,12 @@ func (l *loop) serveFrames(c *conn) bool {
 			return false
 		}
 		if frames == loopTurnFrames {
-			if l.flush(c) {
+			if !l.flush(c) {
+				l.closeConn(c)
+			} else if len(st.out) == 0 {
 				l.again = append(l.again, c)
 			}
+			// With replies still unsent, writability brings c back.
 			return false
 		}
 		args, err := l.nextFrame(c)

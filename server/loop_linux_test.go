@@ -3,12 +3,10 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"math/rand"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -44,18 +42,6 @@ func waitQueued(t *testing.T, env *testEnv) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// dialUnix opens a plain socket to the server, for clients that write and
-// read frames themselves.
-func dialUnix(t *testing.T, env *testEnv) net.Conn {
-	t.Helper()
-	nc, err := net.Dial("unix", strings.TrimPrefix(env.unix, "unix://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return nc
 }
 
 func detaches(env *testEnv) uint64 {
@@ -123,7 +109,7 @@ func TestLoopLockWaitDoesNotStallTheLoop(t *testing.T) {
 // in order, and a request larger than a read is put together from many.
 func TestLoopPipelinedAndSplitFrames(t *testing.T) {
 	env := startLoopServer(t, 1, nil)
-	nc := dialUnix(t, env)
+	nc := dialRaw(t, env.unix)
 	big := strings.Repeat("x", 3*loopReadSize+17)
 	id := strings.Repeat("p", 32)
 	var req bytes.Buffer
@@ -153,8 +139,7 @@ func TestLoopPipelinedAndSplitFrames(t *testing.T) {
 		}
 		done <- nil
 	}()
-	nc.SetReadDeadline(time.Now().Add(20 * time.Second))
-	r := protocol.NewReader(bufio.NewReader(nc), protocol.Limits{})
+	r := replyReader(nc, 20*time.Second)
 	for i := 0; i < n; i++ {
 		rep, err := r.ReadReply()
 		if err != nil {
@@ -186,7 +171,7 @@ func TestLoopPipelinedAndSplitFrames(t *testing.T) {
 // from that client meanwhile, and every reply arrives once it reads.
 func TestLoopSlowReaderGetsEveryReply(t *testing.T) {
 	env := startLoopServer(t, 1, nil)
-	nc := dialUnix(t, env)
+	nc := dialRaw(t, env.unix)
 	id := strings.Repeat("s", 32)
 	data := "s|s:200000:\"" + strings.Repeat("y", 200000) + "\";"
 	c := dial(t, env.unix)
@@ -205,8 +190,7 @@ func TestLoopSlowReaderGetsEveryReply(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	wantSimple(t, do(t, c, "PING"), "PONG")
 
-	nc.SetReadDeadline(time.Now().Add(20 * time.Second))
-	r := protocol.NewReader(bufio.NewReader(nc), protocol.Limits{})
+	r := replyReader(nc, 20*time.Second)
 	for i := 0; i < n; i++ {
 		rep, err := r.ReadReply()
 		if err != nil {

@@ -13,6 +13,7 @@ func newLoops(*Server, int) ([]*loop, error) { return nil, nil }
 
 func (*loop) start()              {}
 func (*loop) stop()               {}
+func (*loop) closeFDs()           {}
 func (*loop) wake()               {}
 func (*loop) adopt(*conn)         {}
 func (*loop) prepare(*conn) error { return nil }

@@ -453,5 +453,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.stop()
 	}
 	s.loopWG.Wait()
+	for _, l := range s.loops {
+		l.closeFDs()
+	}
 	return err
 }
