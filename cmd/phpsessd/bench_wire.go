@@ -67,7 +67,11 @@ type benchWireRow struct {
 	// read from /proc; 0 where that is not available. It tells how much
 	// of the machine a pair costs, independent of who else is busy.
 	CPUMicros float64 `json:"server_cpu_us_per_pair"`
-	cpuTicks  int64
+	// ClientCPUMicros is the same for the load generator (this process):
+	// the share of the machine the client takes from the server.
+	ClientCPUMicros float64 `json:"client_cpu_us_per_pair"`
+	cpuTicks        int64
+	clientTicks     int64
 }
 
 // benchWireCRow is one redis-benchmark test: the C client Redis ships,
@@ -169,12 +173,15 @@ func benchWire(ctx context.Context, o benchWireOptions) (*benchWireReport, error
 			if limit <= 0 {
 				continue
 			}
-			before := procCPUTicks(r.pid)
+			before, cbefore := procCPUTicks(r.pid), procCPUTicks(os.Getpid())
 			pairs, secs, err := runPairs(ctx, []string{r.addr}, o.clients, slice, limit, "benchwire", r.pair)
 			if err != nil {
 				return rep, fmt.Errorf("%s %s: %w", r.row.Server, r.row.Name, err)
 			}
-			after := procCPUTicks(r.pid)
+			after, cafter := procCPUTicks(r.pid), procCPUTicks(os.Getpid())
+			if cbefore >= 0 && cafter >= cbefore {
+				r.row.clientTicks += cafter - cbefore
+			}
 			r.row.Pairs += pairs
 			r.row.Seconds += secs
 			if before >= 0 && after >= before {
@@ -194,6 +201,9 @@ func benchWire(ctx context.Context, o benchWireOptions) (*benchWireReport, error
 		r.VsRedis = r.PairsPS / rows[0].row.PairsPS
 		if r.cpuTicks > 0 {
 			r.CPUMicros = float64(r.cpuTicks) * 1e6 / clockTicks / float64(r.Pairs)
+		}
+		if r.clientTicks > 0 {
+			r.ClientCPUMicros = float64(r.clientTicks) * 1e6 / clockTicks / float64(r.Pairs)
 		}
 		rep.Rows = append(rep.Rows, *r)
 	}
@@ -315,13 +325,9 @@ func printBenchWire(w io.Writer, rep *benchWireReport) {
 	fmt.Fprintf(w, "round trips on a unix socket: %d clients, %v per row in %d interleaved rounds, %d CPUs%s\n\n",
 		rep.Clients, time.Duration(rep.DurationSec*float64(time.Second)), rep.Rounds, rep.CPUs, procs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "Go client\tpairs/s\t× redis\tserver CPU µs/pair\t")
+	fmt.Fprintln(tw, "Go client\tpairs/s\t× redis\tserver CPU µs/pair\tclient CPU µs/pair\t")
 	for _, r := range rep.Rows {
-		cpu := "-"
-		if r.CPUMicros > 0 {
-			cpu = strconv.FormatFloat(r.CPUMicros, 'f', 1, 64)
-		}
-		fmt.Fprintf(tw, "%s %s\t%.0f\t%.2f\t%s\t\n", r.Server, r.Name, r.PairsPS, r.VsRedis, cpu)
+		fmt.Fprintf(tw, "%s %s\t%.0f\t%.2f\t%s\t%s\t\n", r.Server, r.Name, r.PairsPS, r.VsRedis, micros(r.CPUMicros), micros(r.ClientCPUMicros))
 	}
 	_ = tw.Flush()
 	if len(rep.CRows) > 0 {
@@ -338,6 +344,14 @@ func printBenchWire(w io.Writer, rep *benchWireReport) {
 		fmt.Fprintf(w, "\nnote: %s", n)
 	}
 	fmt.Fprintf(w, "\n\nelapsed %.1fs\n", rep.Elapsed)
+}
+
+// micros prints a CPU time per pair, or "-" where it was not measured.
+func micros(v float64) string {
+	if v <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
 }
 
 func metOrMissed(ok bool) string {

@@ -56,6 +56,9 @@ func TestBenchWireJSONRows(t *testing.T) {
 		if procOK == nil && r.CPUMicros <= 0 {
 			t.Errorf("row %s %s: no server CPU time read from /proc", r.Server, r.Name)
 		}
+		if procOK == nil && r.ClientCPUMicros <= 0 {
+			t.Errorf("row %s %s: no client CPU time read from /proc", r.Server, r.Name)
+		}
 	}
 	if rep.Rows[0].VsRedis != 1 || rep.VsRedis != rep.Rows[2].VsRedis {
 		t.Errorf("ratios not relative to the redis row: %+v, headline %v", rep.Rows, rep.VsRedis)
@@ -77,7 +80,7 @@ func TestBenchWireTextRespectsRequests(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\nstderr:\n%s", code, errOut)
 	}
-	for _, want := range []string{"redis GET+SET", "phpsessd PING+PING", "phpsessd READ+WRITE", "server CPU µs/pair", "target: READ+WRITE"} {
+	for _, want := range []string{"redis GET+SET", "phpsessd PING+PING", "phpsessd READ+WRITE", "server CPU µs/pair", "client CPU µs/pair", "target: READ+WRITE"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text output lacks %q:\n%s", want, out)
 		}
