@@ -15,7 +15,7 @@ func cmdRead(c *conn, args [][]byte) error {
 		return err
 	}
 	req := engine.ReadRequest{
-		ID:     string(args[1]),
+		ID:     c.sessionID(args[1]),
 		Format: kw.format(),
 		Method: kw.str("METHOD"),
 		Path:   kw.str("PATH"),
@@ -91,7 +91,7 @@ func cmdWrite(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	req := engine.WriteRequest{ID: string(args[1]), Data: args[2], Format: kw.format()}
+	req := engine.WriteRequest{ID: c.sessionID(args[1]), Data: args[2], Format: kw.format()}
 	if req.BaseVersion, err = kw.uint("BASE"); err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func cmdWrite(c *conn, args [][]byte) error {
 // CLOSE <id> → +OK
 func cmdClose(c *conn, args [][]byte) error {
 	c.donePending(args[1])
-	if err := c.client.Release(c.ctx, string(args[1])); err != nil {
+	if err := c.client.Release(c.ctx, c.sessionID(args[1])); err != nil {
 		return err
 	}
 	c.w.WriteSimple("OK")
@@ -166,7 +166,7 @@ func cmdLock(c *conn, args [][]byte) error {
 	if err != nil {
 		return err
 	}
-	req := engine.LockRequest{ID: string(args[1]), Format: kw.format()}
+	req := engine.LockRequest{ID: c.sessionID(args[1]), Format: kw.format()}
 	req.Data, _ = kw.get("DATA")
 	if req.TTL, err = kw.seconds("TTL"); err != nil {
 		return err

@@ -64,6 +64,9 @@ type conn struct {
 	granted string
 	// observe is Config.ObserveConn's hook for this connection, or nil.
 	observe func(cmd, mode string, took time.Duration, code string)
+	// lastID is the session id of the previous command: a request's READ
+	// and WRITE arrive on one connection and share one string.
+	lastID string
 }
 
 // addPending records that a READ or LOCK handed out a base for id.
@@ -97,6 +100,15 @@ func (c *conn) donePending(id []byte) {
 			return
 		}
 	}
+}
+
+// sessionID is args' session id as a string, allocated only when it is
+// not the id of the previous command.
+func (c *conn) sessionID(b []byte) string {
+	if string(b) != c.lastID {
+		c.lastID = string(b)
+	}
+	return c.lastID
 }
 
 // isPending reports whether a request on this connection works on id. Only
@@ -356,8 +368,9 @@ func (c *conn) dispatch(args [][]byte) {
 		}
 		c.replyError(code, msg)
 	}
-	c.lastDone = time.Now()
-	d := c.lastDone.Sub(start)
+	// One more clock read, not two: Since reads only the monotonic clock.
+	d := time.Since(start)
+	c.lastDone = start.Add(d)
 	if c.observe != nil {
 		c.observe(cmd.name, c.granted, d, code)
 		c.granted = ""
