@@ -331,7 +331,7 @@ func (c *conn) lingerClose() {
 
 // dispatch runs one request and writes its reply into the buffer.
 func (c *conn) dispatch(args [][]byte) {
-	start := time.Now()
+	start := c.s.now()
 	// Requests turned away below still count as activity for the idle
 	// deadline armed from lastDone.
 	c.lastDone = start

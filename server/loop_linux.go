@@ -418,8 +418,8 @@ func (l *loop) run() {
 				return
 			}
 		}
-		if now := time.Now(); now.Sub(l.lastSweep) >= l.tick || (woken && (l.s.shutting.Load() || l.kills.Load())) {
-			l.sweep(now)
+		if time.Since(l.lastSweep) >= l.tick || (woken && (l.s.shutting.Load() || l.kills.Load())) {
+			l.sweep(time.Now())
 		}
 	}
 }

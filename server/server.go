@@ -81,7 +81,9 @@ type Config struct {
 
 // Server accepts connections and serves the protocol on them.
 type Server struct {
-	cfg   Config
+	cfg Config
+	// epoch is when the server was made; see now.
+	epoch time.Time
 	eng   *engine.Engine
 	log   *slog.Logger
 	lns   []*listener
@@ -145,6 +147,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Version = "0.0.0"
 	}
 	s := &Server{
+		epoch: time.Now(),
 		cfg:   cfg,
 		eng:   cfg.Engine,
 		log:   cfg.Logger,
@@ -457,4 +460,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.closeFDs()
 	}
 	return err
+}
+
+// now is time.Now from one read of the monotonic clock, where time.Now
+// reads the wall clock too; every command reads the clock. Its wall part
+// does not follow clock steps made since the server started, so it serves
+// durations and deadlines (which use the monotonic part), not display.
+func (s *Server) now() time.Time {
+	if s.epoch.IsZero() {
+		return time.Now()
+	}
+	return s.epoch.Add(time.Since(s.epoch))
 }

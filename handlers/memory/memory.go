@@ -96,7 +96,7 @@ type entry struct {
 	buf     []byte
 	dataLen int
 	version uint64
-	expires int64 // unix nanoseconds; 0 never expires
+	expires int64 // see Store.deadline; 0 never expires
 }
 
 func (e *entry) expired(now int64) bool { return e.expires != 0 && now > e.expires }
@@ -106,6 +106,12 @@ func cost(id string, e entry) int64 { return int64(len(id)+len(e.buf)) + EntryOv
 // Store is the memory store. Use New or handlers.Open("memory://...").
 type Store struct {
 	maxBytes int64
+	// epoch is when the store was made. Deadlines are kept as nanoseconds
+	// since then on the monotonic clock: every Load and Save reads the
+	// clock, and the monotonic clock alone costs half of time.Now, which
+	// reads the wall clock too. A step of the wall clock then neither
+	// expires nor revives sessions.
+	epoch time.Time
 
 	mu      sync.Mutex
 	lru     *simplelru.LRU[string, entry]
@@ -122,7 +128,7 @@ func New(o Options) (*Store, error) {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
 	}
-	s := &Store{maxBytes: o.MaxBytes}
+	s := &Store{maxBytes: o.MaxBytes, epoch: time.Now()}
 	l, err := simplelru.NewLRU[string, entry](o.MaxEntries, func(id string, e entry) {
 		// Called with s.mu held for every removal, eviction or purge.
 		s.bytes -= cost(id, e)
@@ -156,22 +162,29 @@ func (s *Store) check(ctx context.Context, id string) error {
 	return validID(id)
 }
 
-func expiresNano(t time.Time) int64 {
+// now is the current time in the unit of entry.expires.
+func (s *Store) now() int64 { return int64(time.Since(s.epoch)) }
+
+// deadline turns an expiry into the unit of entry.expires.
+func (s *Store) deadline(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	n := t.UnixNano()
+	// Sub uses the monotonic readings when t has one (time.Now().Add(ttl)
+	// does) and the wall clock otherwise; times before the epoch come out
+	// negative, already expired.
+	n := int64(t.Sub(s.epoch))
 	if n == 0 {
-		n = 1 // 0 means "never"; the epoch itself is long expired anyway
+		n = 1 // 0 means "never"
 	}
 	return n
 }
 
-func expiresTime(n int64) time.Time {
+func (s *Store) expiresTime(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
 	}
-	return time.Unix(0, n)
+	return s.epoch.Add(time.Duration(n))
 }
 
 // Load implements handlers.Store.
@@ -179,7 +192,7 @@ func (s *Store) Load(ctx context.Context, id string) (handlers.Record, error) {
 	if err := s.check(ctx, id); err != nil {
 		return handlers.Record{}, err
 	}
-	now := time.Now().UnixNano()
+	now := s.now()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -202,7 +215,7 @@ func (s *Store) Load(ctx context.Context, id string) (handlers.Record, error) {
 	rec := handlers.Record{
 		Data:    buf[:e.dataLen:e.dataLen],
 		Version: e.version,
-		Expires: expiresTime(e.expires),
+		Expires: s.expiresTime(e.expires),
 	}
 	if len(buf) > e.dataLen {
 		rec.Meta = buf[e.dataLen:len(buf):len(buf)]
@@ -222,11 +235,11 @@ func (s *Store) Save(ctx context.Context, id string, rec handlers.Record, expect
 	buf := make([]byte, len(rec.Data)+len(rec.Meta))
 	copy(buf, rec.Data)
 	copy(buf[len(rec.Data):], rec.Meta)
-	ne := entry{buf: buf, dataLen: len(rec.Data), expires: expiresNano(rec.Expires)}
+	ne := entry{buf: buf, dataLen: len(rec.Data), expires: s.deadline(rec.Expires)}
 	if cost(id, ne) > s.maxBytes {
 		return 0, fmt.Errorf("memory store: save %s: %d bytes: %w", id, len(buf), ErrTooLarge)
 	}
-	now := time.Now().UnixNano()
+	now := s.now()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -265,7 +278,7 @@ func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 	if err := s.check(ctx, id); err != nil {
 		return err
 	}
-	now := time.Now().UnixNano()
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -275,7 +288,7 @@ func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 	if !ok || e.expired(now) {
 		return handlers.ErrNotFound
 	}
-	e.expires = expiresNano(expires)
+	e.expires = s.deadline(expires)
 	s.lru.Add(id, e) // same key, same cost: no accounting change
 	return nil
 }
@@ -285,7 +298,7 @@ func (s *Store) Delete(ctx context.Context, id string) (bool, error) {
 	if err := s.check(ctx, id); err != nil {
 		return false, err
 	}
-	now := time.Now().UnixNano()
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -310,7 +323,7 @@ func (s *Store) Scan(ctx context.Context, fn func(id string, expires time.Time) 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory store: scan: %w", err)
 	}
-	now := time.Now().UnixNano()
+	now := s.now()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -330,7 +343,7 @@ func (s *Store) Scan(ctx context.Context, fn func(id string, expires time.Time) 
 				return fmt.Errorf("memory store: scan: %w", err)
 			}
 		}
-		if err := fn(l.id, expiresTime(l.expires)); err != nil {
+		if err := fn(l.id, s.expiresTime(l.expires)); err != nil {
 			return err
 		}
 	}
@@ -342,7 +355,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("memory store: sweep: %w", err)
 	}
-	nowN := now.UnixNano()
+	nowN := s.deadline(now)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
