@@ -88,9 +88,9 @@ func benchWireMain(ctx context.Context, env *cmdEnv, args []string) int {
 	var o benchWireOptions
 	fs := newFlagSet(env, "bench-wire", "[flags]")
 	fs.IntVar(&o.clients, "clients", 50, "concurrent connections, each with its own session (or key)")
-	fs.DurationVar(&o.duration, "duration", 6*time.Second, "time each row gets")
+	fs.DurationVar(&o.duration, "duration", 9*time.Second, "time each row gets")
 	fs.Int64Var(&o.requests, "requests", 10000000, "upper bound on the pairs of each row over all rounds")
-	fs.IntVar(&o.rounds, "rounds", 3, "interleaved slices each row gets (a shared machine drifts; interleaving spreads the drift over every row)")
+	fs.IntVar(&o.rounds, "rounds", 9, "interleaved slices each row gets (a shared machine drifts; interleaving spreads the drift over every row)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.StringVar(&o.redisServer, "redis-server", "", `redis-server binary ("" finds it on $PATH)`)
 	fs.StringVar(&o.redisBenchmark, "redis-benchmark", "", `redis-benchmark binary ("" finds it on $PATH, "none" skips its rows)`)
