@@ -425,8 +425,9 @@ func (l *loop) run() {
 }
 
 // wait returns the ready events; with block it waits for some, at most
-// until the next sweep is due. Under load something is nearly always ready, so
-// it first looks without blocking, outside Go's system-call bookkeeping.
+// until the next sweep is due. Under load something is nearly always
+// ready, so it first looks without blocking, outside Go's system-call
+// bookkeeping.
 // When nothing is, the loop parks in Go's poller, where epfd itself is
 // registered, rather than blocking its thread in epoll_wait: the runtime
 // hands the P of a thread stuck in a system call to another thread and
