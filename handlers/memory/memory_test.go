@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"testing"
@@ -183,5 +184,51 @@ func TestMemoryPerSessionBudget(t *testing.T) {
 	t.Logf("%.0f B/session for %d sessions of 1 KB", per, n)
 	if budget := 1.3*1024 + 256; per > budget {
 		t.Fatalf("%.0f B/session, budget %.0f", per, budget)
+	}
+}
+
+// Deadlines are kept on the monotonic clock, but an expiry may come
+// without a monotonic reading (parsed, or from another store's record):
+// such times are placed by the wall clock, before and after the epoch.
+func TestExpiryWithoutMonotonicReading(t *testing.T) {
+	ctx := context.Background()
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wall := func(d time.Duration) time.Time { return time.Now().Add(d).Round(0) }
+	for _, c := range []struct {
+		id      string
+		expires time.Time
+		live    bool
+	}{
+		{"wallpast0000000000000000000000001", wall(-time.Hour), false},
+		{"wallpastepoch00000000000000000001", time.Unix(1, 0), false},
+		{"wallfuture00000000000000000000001", wall(time.Hour), true},
+		{"never0000000000000000000000000001", time.Time{}, true},
+	} {
+		if _, err := s.Save(ctx, c.id, handlers.Record{Data: []byte("a|i:1;"), Expires: c.expires}, 0); err != nil {
+			t.Fatalf("save %s: %v", c.id, err)
+		}
+		rec, err := s.Load(ctx, c.id)
+		if !c.live {
+			if !errors.Is(err, handlers.ErrNotFound) {
+				t.Errorf("load %s expiring %v: %v, want ErrNotFound", c.id, c.expires, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("load %s: %v", c.id, err)
+		}
+		if c.expires.IsZero() != rec.Expires.IsZero() || rec.Expires.Sub(c.expires).Abs() > time.Millisecond {
+			t.Errorf("load %s: expires %v, saved %v", c.id, rec.Expires, c.expires)
+		}
+	}
+	// A sweep at a wall-only time an hour and a half ahead removes the
+	// record saved for an hour and keeps the one that never expires.
+	n, err := s.Sweep(ctx, wall(90*time.Minute))
+	if err != nil || n != 1 {
+		t.Errorf("sweep: removed %d, %v; want 1", n, err)
 	}
 }
